@@ -1,0 +1,299 @@
+/*
+  Carry: a real-time-safe streaming recurrent network core for audio.
+
+  A model is a stack of layers (LSTM, GRU, dense, activation) with N inputs
+  (the audio sample followed by N - 1 conditioning knobs) and one audio
+  output.  A stream is one channel's running instance of a model: it owns
+  the carried state and every scratch buffer, so processing never allocates
+  and its output does not depend on how the signal is cut into blocks.
+
+  Threads: "any" means any thread, with the usual rule that one object is
+  used by one thread at a time.  "audio" means the function is real-time
+  safe: it neither allocates, frees, locks, waits nor makes system calls.
+  Functions marked "allocates" belong on a worker or setup thread.
+
+  Dimension letters used in shape comments throughout: T samples in a block,
+  N model inputs, I layer inputs, H hidden units or layer outputs, G gate
+  rows (4H for an LSTM, 3H for a GRU, H for a dense layer).
+*/
+
+#ifndef CARRY_H
+#define CARRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(_WIN32)
+#  define CARRY_API
+#else
+#  define CARRY_API __attribute__((visibility("default")))
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------ */
+/** @name Limits */
+
+#define CARRY_MAX_UNITS 1024    ///< Widest layer (hidden units or outputs)
+#define CARRY_MAX_RECURRENT 8   ///< Most stacked recurrent layers
+#define CARRY_MAX_LAYERS 16     ///< Most layers of any type
+#define CARRY_MAX_INPUTS 16     ///< Most model inputs (audio plus knobs)
+#define CARRY_MAX_KNOBS (CARRY_MAX_INPUTS - 1)
+#define CARRY_MESSAGE_SIZE 512  ///< Bytes in an error message, with its NUL
+#define CARRY_NAME_SIZE 128     ///< Bytes in a model or knob name, with NUL
+
+/* ------------------------------------------------------------------------ */
+/** @name Errors */
+
+/** What went wrong.  Every failing call also writes a one-line message. */
+typedef enum {
+  CARRY_SUCCESS,          ///< No error
+  CARRY_ERR_BAD_ARG,      ///< A caller passed an invalid argument
+  CARRY_ERR_NO_MEMORY,    ///< An allocation failed
+  CARRY_ERR_IO,           ///< A file is missing, unreadable or unwritable
+  CARRY_ERR_SYNTAX,       ///< A file is not well-formed JSON
+  CARRY_ERR_FORMAT,       ///< Well-formed, but a key or type is wrong
+  CARRY_ERR_SHAPE,        ///< An array's length disagrees with the sizes
+  CARRY_ERR_VALUE,        ///< A number is not finite or out of range
+  CARRY_ERR_UNSUPPORTED,  ///< A layer type or feature Carry does not run
+  CARRY_ERR_LIMIT,        ///< Sizes beyond Carry's limits
+} carry_status;
+
+/** A status and the message that explains it.
+    The message names the file, the place in it (a JSON path such as
+    `layers[1].weights[0][3]`) and what was expected versus found. */
+typedef struct carry_error {
+  carry_status status;               ///< CARRY_SUCCESS or what failed
+  char message[CARRY_MESSAGE_SIZE];  ///< Empty on success
+} carry_error;
+
+/** A short English description of a status.  Thread: any. */
+CARRY_API const char *carry_strerror(carry_status status);
+
+/* ------------------------------------------------------------------------ */
+/** @name Model description */
+
+/** Kinds of layer. */
+typedef enum {
+  CARRY_LAYER_DENSE,       ///< y = act(x·W + b)
+  CARRY_LAYER_LSTM,        ///< Gates i, f, g, o as in Keras and PyTorch
+  CARRY_LAYER_GRU,         ///< Gates z, r, h; Keras reset_after=True
+  CARRY_LAYER_ACTIVATION,  ///< y = act(x), no weights
+} carry_layer_type;
+
+/** Element-wise (or, for softmax, per-sample) activations. */
+typedef enum {
+  CARRY_ACT_LINEAR,
+  CARRY_ACT_TANH,
+  CARRY_ACT_RELU,
+  CARRY_ACT_SIGMOID,
+  CARRY_ACT_ELU,     ///< x > 0 ? x : exp(x) - 1
+  CARRY_ACT_SOFTMAX, ///< Over the layer's outputs of one sample
+} carry_activation;
+
+/** The shape of one layer. */
+typedef struct carry_layer_spec {
+  carry_layer_type type;
+  int n_units;                  ///< H; for an activation layer, ignored
+  carry_activation activation;  ///< Dense and activation layers only
+  bool omits_bias;              ///< Dense only: the layer has no bias
+} carry_layer_spec;
+
+/** A conditioning input, as the user sees it. */
+typedef struct carry_knob {
+  char name[CARRY_NAME_SIZE];  ///< Empty means "knob 1", "knob 2", ...
+  float min;                   ///< Lowest value the model was trained on
+  float max;                   ///< Highest value the model was trained on
+  float value;                 ///< Default, within [min, max]
+} carry_knob;
+
+/** Everything about a model but its weights. */
+typedef struct carry_model_spec {
+  int n_inputs;                              ///< N: 1 + number of knobs
+  int n_layers;                              ///< Layers used in `layers`
+  carry_layer_spec layers[CARRY_MAX_LAYERS]; ///< First to last
+  bool has_skip;         ///< Output += the audio input (after in_gain)
+  float in_gain_db;      ///< Applied to the audio before the network
+  float out_gain_db;     ///< Applied to the output after the skip
+  double sample_rate;    ///< Hz the model was made for; 0 if unknown
+  char name[CARRY_NAME_SIZE];            ///< Display name
+  carry_knob knobs[CARRY_MAX_KNOBS];     ///< Inputs 1 .. N - 1
+} carry_model_spec;
+
+/** Fills `spec` with the defaults: one input, no layers, unity gains,
+    unknown sample rate, knobs ranging over [0, 1] with default 0.5.
+    Thread: any. */
+CARRY_API void carry_model_spec_init(carry_model_spec *spec);
+
+/* ------------------------------------------------------------------------ */
+/** @name Models */
+
+/** A network with its weights.  Immutable once prepared, so any number of
+    streams (on any threads) may share it. */
+typedef struct carry_model carry_model;
+
+/** One layer's weights, in Keras order, as writable views into the model.
+    Pointers are NULL where a layer type has no such array. */
+typedef struct carry_layer_weights {
+  carry_layer_type type;
+  carry_activation activation;
+  int n_in;                ///< I
+  int n_units;             ///< H
+  int n_rows;              ///< G: 4H LSTM, 3H GRU, H dense, 0 activation
+  float *kernel;           ///< (I, G) input to gate rows
+  float *recurrent;        ///< (H, G) hidden to gate rows; LSTM and GRU
+  float *bias;             ///< (G) LSTM: b_ih + b_hh; GRU: input bias
+  float *recurrent_bias;   ///< (G) GRU only: the bias inside r ⊙ (U·h + b)
+  float *h0;               ///< (H) initial hidden state; LSTM and GRU
+  float *c0;               ///< (H) initial cell state; LSTM only
+} carry_layer_weights;
+
+/** Creates a model of the given shape with all weights and initial states
+    zero.  Checks the limits and the shape (the last layer must have one
+    output).  Returns NULL and fills `err` (if not NULL) on failure.
+    Thread: worker.  Allocates (once, for every weight). */
+CARRY_API carry_model *carry_model_create(const carry_model_spec *spec,
+                                          carry_error *err);
+
+/** Frees a model.  NULL is a no-op.  Every stream of it must be freed
+    first.  Thread: worker.  Frees. */
+CARRY_API void carry_model_free(carry_model *model);
+
+/** The model's shape and metadata.  Thread: any. */
+CARRY_API const carry_model_spec *carry_model_get_spec(const carry_model *model);
+
+/** Writable views of layer `index`'s weights; after writing, call
+    carry_model_prepare() again.  Thread: worker. */
+CARRY_API carry_layer_weights carry_model_layer(carry_model *model, int index);
+
+/** Read-only views of layer `index`'s weights.  Thread: any. */
+CARRY_API carry_layer_weights carry_model_layer_const(const carry_model *model,
+                                                      int index);
+
+/** Checks that every weight and initial state is finite and lays the
+    weights out for the kernels.  Streams can only be made from a prepared
+    model; changing weights afterwards needs another call, with no stream of
+    the model alive.  Thread: worker.  No allocation. */
+CARRY_API carry_status carry_model_prepare(carry_model *model,
+                                           carry_error *err);
+
+/** Updates the display name, sample rate, gains and knobs from `spec`;
+    the layers, inputs and skip must be unchanged.  Thread: worker. */
+CARRY_API carry_status carry_model_set_info(carry_model *model,
+                                            const carry_model_spec *spec,
+                                            carry_error *err);
+
+/** The file's free-form metadata object as JSON text ("{...}"), kept so
+    that writing the model back loses nothing; NULL if there was none. */
+CARRY_API const char *carry_model_get_metadata(const carry_model *model);
+
+/** Replaces the metadata text (copied; NULL clears it).  Thread: worker.
+    Allocates. */
+CARRY_API carry_status carry_model_set_metadata(carry_model *model,
+                                                const char *json_object,
+                                                carry_error *err);
+
+/** Multiply-adds the network does per sample.  Thread: any. */
+CARRY_API size_t carry_model_macs(const carry_model *model);
+
+/** The number of weights (kernels, recurrent matrices and biases).
+    Thread: any. */
+CARRY_API size_t carry_model_n_weights(const carry_model *model);
+
+/** The index of the knob called `name` (compared without case), or -1.
+    Thread: any. */
+CARRY_API int carry_model_find_knob(const carry_model *model, const char *name);
+
+/* ------------------------------------------------------------------------ */
+/** @name Model files */
+
+/** Loads a model from a file.  The format is told from the content.
+    Validates everything: shapes against the declared sizes, finite numbers,
+    limits, supported layer types.  Returns a prepared model, or NULL with a
+    message naming the file and the JSON path.
+    Thread: worker.  Allocates and reads the file. */
+CARRY_API carry_model *carry_model_load(const char *path, carry_error *err);
+
+/** Loads a model from JSON text of `size` bytes; `name` stands for the file
+    in messages.  Thread: worker.  Allocates. */
+CARRY_API carry_model *carry_model_load_string(const char *text, size_t size,
+                                               const char *name,
+                                               carry_error *err);
+
+/** Writes a model as RTNeural/AIDA-X Keras JSON, with Carry's extras
+    (knobs, initial state) in a "carry" object.  Numbers are written in the
+    shortest form that reads back to the same float, so a saved model
+    reloads bit for bit.  Thread: worker.  Allocates and writes the file. */
+CARRY_API carry_status carry_model_save(const carry_model *model,
+                                        const char *path, carry_error *err);
+
+/** The same JSON as a NUL-terminated string to release with free().
+    Thread: worker.  Allocates. */
+CARRY_API char *carry_model_to_json(const carry_model *model, carry_error *err);
+
+/* ------------------------------------------------------------------------ */
+/** @name Streams */
+
+/** One channel running a model. */
+typedef struct carry_stream carry_stream;
+
+/** Which implementation of the layer kernels a stream uses. */
+typedef enum {
+  CARRY_KERNELS_AUTO,       ///< The fastest this CPU runs
+  CARRY_KERNELS_REFERENCE,  ///< Naive loops in double, libm activations
+  CARRY_KERNELS_PORTABLE,   ///< Vectorised for the baseline instruction set
+  CARRY_KERNELS_AVX2,       ///< Vectorised with AVX2 and FMA (x86-64)
+} carry_kernels;
+
+/** Whether this CPU can run the given kernels.  Thread: any. */
+CARRY_API bool carry_kernels_available(carry_kernels kernels);
+
+/** A short name ("avx2", "portable", "reference").  Thread: any. */
+CARRY_API const char *carry_kernels_name(carry_kernels kernels);
+
+/** Creates a stream of a prepared model that processes at most `max_block`
+    samples at a time internally (longer calls are split).  Its state
+    starts at the model's initial state.  The model must outlive it.
+    Thread: worker.  Allocates (once, for all state and scratch). */
+CARRY_API carry_stream *carry_stream_create(const carry_model *model,
+                                            uint32_t max_block,
+                                            carry_error *err);
+
+/** The same, with a choice of kernels (for tests and benchmarks). */
+CARRY_API carry_stream *carry_stream_create_with(const carry_model *model,
+                                                 uint32_t max_block,
+                                                 carry_kernels kernels,
+                                                 carry_error *err);
+
+/** Frees a stream.  NULL is a no-op.  Thread: worker.  Frees. */
+CARRY_API void carry_stream_free(carry_stream *stream);
+
+/** The kernels the stream runs (never AUTO).  Thread: any. */
+CARRY_API carry_kernels carry_stream_kernels(const carry_stream *stream);
+
+/** The model the stream runs.  Thread: any. */
+CARRY_API const carry_model *carry_stream_model(const carry_stream *stream);
+
+/** Returns the state to the model's initial state.  Thread: audio. */
+CARRY_API void carry_stream_reset(carry_stream *stream);
+
+/** Runs `n` samples from `in` to `out` (which may be the same buffer).
+    `knobs` holds the N - 1 conditioning values for this whole call, or is
+    NULL for the model's defaults.  Any `n` is allowed.  The output is bit
+    for bit the same however a signal is split into calls, given the same
+    knob values.  A NaN or infinite input sample is read as 0, and a state
+    that becomes non-finite is returned to the initial state, so bad input
+    never poisons the stream for good.  Denormals are flushed during the
+    call.  Thread: audio.  No allocation, locks or system calls. */
+CARRY_API void carry_stream_process(carry_stream *stream, const float *in,
+                                    const float *knobs, float *out,
+                                    uint32_t n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CARRY_H */

@@ -1,0 +1,109 @@
+/*
+  Carry internals shared by the files of dsp/: the model's layout and the
+  kernel table.  Not installed, not part of the API.
+*/
+
+#ifndef CARRY_INTERNAL_H
+#define CARRY_INTERNAL_H
+
+#include "carry.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+
+/** Floats per SIMD vector in the packed layout (8 = 256 bits). */
+#define CARRY_LANES 8
+
+/** Samples per internal chunk: layers run chunk by chunk, layer-major. */
+#define CARRY_CHUNK 64
+
+/** Rounds `n` up to a whole number of vectors. */
+static inline int carry_round_lanes(int n)
+{
+  return (n + CARRY_LANES - 1) / CARRY_LANES * CARRY_LANES;
+}
+
+/**
+  One layer laid out for the vectorised kernels.  Every gate block and every
+  row starts on a vector boundary: a block of H units is padded to
+  Hp = round_lanes(H) with zero weights, so padding lanes of the state stay
+  exactly zero and never need masking.  Arrays are 64-byte aligned.
+*/
+typedef struct carry_packed_layer {
+  carry_layer_type type;
+  carry_activation activation;
+  int n_in;         ///< I
+  int n_units;      ///< H
+  int n_padded;     ///< Hp = round_lanes(H)
+  int n_rows;       ///< Gp = 4Hp LSTM, 3Hp GRU, Hp dense
+  const float *kernel;     ///< (I, Gp)
+  const float *recurrent;  ///< (H, Gp) LSTM and GRU
+  const float *bias;       ///< (Gp) LSTM: summed; GRU z, r: both biases
+                           ///<   summed, h: input bias only; dense: bias
+  const float *bias_h;     ///< (Hp) GRU: recurrent bias of the h block
+  const float *h0;         ///< (Hp) initial hidden state
+  const float *c0;         ///< (Hp) initial cell state, LSTM
+  const float *kernel_t;   ///< (H, round_lanes(I)) dense: one row per output
+} carry_packed_layer;
+
+struct carry_model {
+  carry_model_spec spec;
+  carry_layer_weights layers[CARRY_MAX_LAYERS];  ///< Views into `memory`
+  carry_packed_layer packed[CARRY_MAX_LAYERS];   ///< Views into `memory`
+  int widest;           ///< Largest Hp of any layer output, and N
+  int widest_rows;      ///< Largest Gp of any layer
+  size_t n_weights;     ///< Floats in the Keras-order arrays
+  float in_gain;        ///< Linear
+  float out_gain;       ///< Linear
+  bool is_prepared;
+  char *metadata;       ///< JSON object text, or NULL
+  float *memory;        ///< One allocation: Keras arrays, then packed ones
+};
+
+/** The layer kernels of one instruction set.  A chunk is T <= CARRY_CHUNK
+    samples; `x` holds the layer's input, T rows of `x_stride` floats, and
+    `y` receives its output, T rows of Hp floats.  The state (`h`, `c`) is
+    carried from call to call. */
+typedef struct carry_kernel_table {
+  /// LSTM over a chunk; `pre` is scratch of (T, Gp).
+  void (*lstm)(const carry_packed_layer *layer, const float *x, int x_stride,
+               int n_samples, float *h, float *c, float *y, float *pre);
+  /// GRU over a chunk; `pre` is scratch of (T, Gp).
+  void (*gru)(const carry_packed_layer *layer, const float *x, int x_stride,
+              int n_samples, float *h, float *y, float *pre);
+  /// Dense layer with its activation.
+  void (*dense)(const carry_packed_layer *layer, const float *x, int x_stride,
+                int n_samples, float *y);
+  /// Activation layer.
+  void (*activation)(const carry_packed_layer *layer, const float *x,
+                     int x_stride, int n_samples, float *y);
+} carry_kernel_table;
+
+extern const carry_kernel_table carry_kernels_portable;
+#if defined(CARRY_HAVE_AVX2)
+extern const carry_kernel_table carry_kernels_avx2;
+#endif
+
+/** The naive reference implementation (reference.c): one sample at a time,
+    the Keras-order weights, sums and state in double, libm activations.
+    `state` holds h and c of every recurrent layer, `scratch` the layer
+    inputs and gates; their sizes in doubles come from the two functions. */
+size_t carry_reference_state_size(const carry_model *model);
+size_t carry_reference_scratch_size(const carry_model *model);
+void carry_reference_reset(const carry_model *model, double *state);
+
+/** One step of every layer for the N inputs `x`; returns the network
+    output before skip and gains. */
+double carry_reference_step(const carry_model *model, const float *x,
+                            double *state, double *scratch);
+
+/** Writes a formatted message into `err` (if not NULL) and returns
+    `status`. */
+carry_status carry_fail(carry_error *err, carry_status status,
+                        const char *format, ...)
+  __attribute__((format(printf, 3, 4)));
+
+/** Clears `err` (if not NULL) and returns CARRY_SUCCESS. */
+carry_status carry_succeed(carry_error *err);
+
+#endif /* CARRY_INTERNAL_H */

@@ -1,0 +1,12 @@
+/*
+  The kernel table of one instruction set (see kernels.h).
+*/
+
+#include "kernels.h"
+
+const carry_kernel_table CARRY_ISA_NAME(carry_kernels) = {
+  carry_lstm_chunk,
+  carry_gru_chunk,
+  carry_dense_chunk,
+  carry_activation_chunk,
+};

@@ -1,0 +1,176 @@
+/*
+  The vectorised kernels against the naive reference (double sums, libm),
+  over many shapes: odd sizes exercise the padding, stacked and mixed layers
+  the strides, knobs and skips the input rows.
+*/
+
+#include "harness.h"
+#include "internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void carry_lstm_chunk_portable(const carry_packed_layer *layer,
+                               const float *x, int x_stride, int n_samples,
+                               float *h, float *c, float *y, float *pre);
+void carry_lstm_chunk_avx2(const carry_packed_layer *layer, const float *x,
+                           int x_stride, int n_samples, float *h, float *c,
+                           float *y, float *pre);
+void carry_gru_chunk_portable(const carry_packed_layer *layer, const float *x,
+                              int x_stride, int n_samples, float *h, float *y,
+                              float *pre);
+void carry_gru_chunk_avx2(const carry_packed_layer *layer, const float *x,
+                          int x_stride, int n_samples, float *h, float *y,
+                          float *pre);
+
+enum { N_SAMPLES = 8192 };
+
+typedef struct {
+  const char *name;
+  carry_layer_spec layers[6];
+  int n_layers;
+  int n_inputs;
+  bool has_skip;
+} shape;
+
+#define LSTM(h) {.type = CARRY_LAYER_LSTM, .n_units = (h)}
+#define GRU(h) {.type = CARRY_LAYER_GRU, .n_units = (h)}
+#define DENSE(h, a) {.type = CARRY_LAYER_DENSE, .n_units = (h), .activation = (a)}
+#define ACT(a) {.type = CARRY_LAYER_ACTIVATION, .activation = (a)}
+#define OUT DENSE(1, CARRY_ACT_LINEAR)
+
+static const shape shapes[] = {
+  {"lstm1", {LSTM(1), OUT}, 2, 1, false},
+  {"lstm3 skip", {LSTM(3), OUT}, 2, 1, true},
+  {"lstm8", {LSTM(8), OUT}, 2, 1, false},
+  {"lstm13 knobs", {LSTM(13), OUT}, 2, 3, false},
+  {"lstm32", {LSTM(32), OUT}, 2, 1, true},
+  {"lstm40", {LSTM(40), OUT}, 2, 2, false},
+  {"lstm64", {LSTM(64), OUT}, 2, 1, false},
+  {"lstm100", {LSTM(100), OUT}, 2, 1, false},
+  {"lstm16x2", {LSTM(16), LSTM(16), OUT}, 3, 1, false},
+  {"lstm5x3", {LSTM(5), LSTM(9), LSTM(6), OUT}, 4, 2, true},
+  {"gru1", {GRU(1), OUT}, 2, 1, false},
+  {"gru7", {GRU(7), OUT}, 2, 1, true},
+  {"gru16", {GRU(16), OUT}, 2, 1, false},
+  {"gru32 knobs", {GRU(32), OUT}, 2, 3, false},
+  {"gru12x2", {GRU(12), GRU(20), OUT}, 3, 1, false},
+  {"mixed", {GRU(10), LSTM(6), OUT}, 3, 2, false},
+  {"td-dense", {DENSE(8, CARRY_ACT_TANH), LSTM(8), OUT}, 3, 1, false},
+  {"heads",
+   {LSTM(12), DENSE(9, CARRY_ACT_RELU), DENSE(5, CARRY_ACT_ELU),
+    DENSE(3, CARRY_ACT_SIGMOID), OUT},
+   5, 1, false},
+  {"softmax", {LSTM(6), DENSE(4, CARRY_ACT_SOFTMAX), OUT}, 3, 1, false},
+  {"activation", {LSTM(6), ACT(CARRY_ACT_TANH), OUT}, 3, 1, false},
+  {"first activation", {ACT(CARRY_ACT_TANH), GRU(5), OUT}, 3, 3, false},
+  {"tanh out", {LSTM(4), DENSE(1, CARRY_ACT_TANH)}, 2, 1, false},
+};
+
+static carry_model *make_model(const shape *s, test_rng *rng)
+{
+  carry_model_spec spec;
+  carry_model_spec_init(&spec);
+  spec.n_inputs = s->n_inputs;
+  spec.n_layers = s->n_layers;
+  spec.has_skip = s->has_skip;
+  spec.in_gain_db = 3.0f;
+  spec.out_gain_db = -2.0f;
+  for (int l = 0; l < s->n_layers; ++l) {
+    spec.layers[l] = s->layers[l];
+  }
+  carry_error err;
+  carry_model *model = carry_model_create(&spec, &err);
+  if (!model) {
+    fprintf(stderr, "%s: %s\n", s->name, err.message);
+    abort();
+  }
+  test_randomize_model(model, rng, 2.0f, true);
+  return model;
+}
+
+static void run(const carry_model *model, carry_kernels kernels,
+                const float *in, const float *knobs, float *out)
+{
+  carry_error err;
+  carry_stream *stream = carry_stream_create_with(model, 512, kernels, &err);
+  CHECK(stream != NULL, "stream: %s", err.message);
+  if (stream) {
+    carry_stream_process(stream, in, knobs, out, N_SAMPLES);
+  }
+  carry_stream_free(stream);
+}
+
+/** A carried state that is somehow not finite (nothing in the kernels
+    should produce one: inputs are sanitised and the activations clamp) is
+    replaced by the initial state after one step, by every implementation. */
+static void test_state_guard(void)
+{
+  test_rng rng = test_rng_new(31);
+  carry_model *lstm = test_random_model(CARRY_LAYER_LSTM, 12, 1, 1, false, &rng);
+  carry_model *gru = test_random_model(CARRY_LAYER_GRU, 12, 1, 1, false, &rng);
+  test_randomize_model(lstm, &rng, 1.0f, true);
+  test_randomize_model(gru, &rng, 1.0f, true);
+  const carry_packed_layer *pl = &lstm->packed[0], *pg = &gru->packed[0];
+  static float h[16], c[16], y[16], pre[64 * 2];
+  const float x = 0.25f;
+  const bool is_avx2 = carry_kernels_available(CARRY_KERNELS_AVX2);
+  for (int isa = 0; isa < (is_avx2 ? 2 : 1); ++isa) {
+    memset(h, 0, sizeof(h));
+    memset(c, 0, sizeof(c));
+    c[3] = NAN;
+    (isa ? carry_lstm_chunk_avx2 : carry_lstm_chunk_portable)(pl, &x, 1, 1, h,
+                                                              c, y, pre);
+    CHECK(!memcmp(h, pl->h0, sizeof(h)) && !memcmp(c, pl->c0, sizeof(c)),
+          "LSTM kernel %d: a NaN cell state is reset", isa);
+    memset(h, 0, sizeof(h));
+    h[5] = INFINITY;
+    (isa ? carry_gru_chunk_avx2 : carry_gru_chunk_portable)(pg, &x, 1, 1, h, y,
+                                                            pre);
+    CHECK(!memcmp(h, pg->h0, sizeof(h)), "GRU kernel %d: an infinite state "
+          "is reset", isa);
+  }
+  double state[48], scratch[256];
+  carry_reference_reset(lstm, state);
+  state[12 + 3] = NAN;
+  carry_reference_step(lstm, &x, state, scratch);
+  CHECK(state[0] == pl->h0[0] && state[12 + 3] == pl->c0[3],
+        "reference LSTM: a NaN cell state is reset");
+  carry_model_free(lstm);
+  carry_model_free(gru);
+}
+
+int main(void)
+{
+  test_state_guard();
+  static float in[N_SAMPLES], expected[N_SAMPLES], actual[N_SAMPLES];
+  const carry_kernels sets[] = {CARRY_KERNELS_PORTABLE, CARRY_KERNELS_AVX2};
+  const float knobs[] = {0.25f, 0.8f};
+  test_rng rng = test_rng_new(7);
+  test_signal(in, N_SAMPLES, 3);
+  double worst = 0.0;
+  for (size_t k = 0; k < sizeof(shapes) / sizeof(shapes[0]); ++k) {
+    carry_model *model = make_model(&shapes[k], &rng);
+    run(model, CARRY_KERNELS_REFERENCE, in, knobs, expected);
+    CHECK(test_spread(expected, N_SAMPLES) > 1e-3,
+          "%s: the reference output must move for the test to mean anything",
+          shapes[k].name);
+    for (size_t s = 0; s < 2; ++s) {
+      if (!carry_kernels_available(sets[s])) {
+        continue;
+      }
+      run(model, sets[s], in, knobs, actual);
+      const double error = test_max_abs_diff(expected, actual, N_SAMPLES);
+      printf("%-16s %-8s max |kernel - reference| = %.3g\n", shapes[k].name,
+             carry_kernels_name(sets[s]), error);
+      CHECK(error <= 2e-6, "%s %s: error %g", shapes[k].name,
+            carry_kernels_name(sets[s]), error);
+      worst = error > worst ? error : worst;
+    }
+    carry_model_free(model);
+  }
+  printf("worst: %.3g\n", worst);
+  return test_finish("kernels");
+}

@@ -1,0 +1,312 @@
+/*
+  The audio path is real-time safe, proven rather than promised:
+
+  - an interposer in this executable replaces malloc, calloc, realloc,
+    free, aligned_alloc, posix_memalign, memalign and the pthread lock
+    functions for the whole process and counts calls made while
+    carry_stream_process runs (after a warm-up): there must be none;
+  - the processing then runs again in a child process under a seccomp
+    filter that kills it on any system call but exit: if it survives, the
+    audio path made no system call at all.
+
+  Not built under the sanitizers, whose runtimes own malloc themselves.
+*/
+
+#define _GNU_SOURCE
+
+#include "harness.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------------ */
+/* The interposer */
+
+typedef struct {
+  volatile int is_counting;
+  volatile long n_allocs;   ///< malloc, calloc, realloc, aligned forms
+  volatile long n_frees;
+  volatile long n_locks;    ///< mutex, rwlock and semaphore waits
+} counters;
+
+static counters *count; // shared with the seccomp child (MAP_SHARED)
+
+void *__libc_malloc(size_t size);
+void *__libc_calloc(size_t n, size_t size);
+void *__libc_realloc(void *p, size_t size);
+void *__libc_memalign(size_t alignment, size_t size);
+void __libc_free(void *p);
+
+static void note_alloc(void)
+{
+  if (count && count->is_counting) {
+    ++count->n_allocs;
+  }
+}
+
+void *malloc(size_t size)
+{
+  note_alloc();
+  return __libc_malloc(size);
+}
+
+void *calloc(size_t n, size_t size)
+{
+  note_alloc();
+  return __libc_calloc(n, size);
+}
+
+void *realloc(void *p, size_t size)
+{
+  note_alloc();
+  return __libc_realloc(p, size);
+}
+
+void *memalign(size_t alignment, size_t size);
+void *memalign(size_t alignment, size_t size)
+{
+  note_alloc();
+  return __libc_memalign(alignment, size);
+}
+
+void *aligned_alloc(size_t alignment, size_t size)
+{
+  note_alloc();
+  return __libc_memalign(alignment, size);
+}
+
+int posix_memalign(void **p, size_t alignment, size_t size)
+{
+  note_alloc();
+  *p = __libc_memalign(alignment, size);
+  return *p ? 0 : ENOMEM;
+}
+
+void free(void *p)
+{
+  if (count && count->is_counting) {
+    ++count->n_frees;
+  }
+  __libc_free(p);
+}
+
+typedef int (*lock_fn)(void *);
+static lock_fn real_mutex_lock, real_mutex_trylock, real_rdlock, real_wrlock,
+  real_sem_wait;
+
+static int counted(lock_fn fn, void *lock)
+{
+  if (count && count->is_counting) {
+    ++count->n_locks;
+  }
+  return fn(lock);
+}
+
+int pthread_mutex_lock(pthread_mutex_t *m)
+{
+  return counted(real_mutex_lock, m);
+}
+
+int pthread_mutex_trylock(pthread_mutex_t *m)
+{
+  return counted(real_mutex_trylock, m);
+}
+
+int pthread_rwlock_rdlock(pthread_rwlock_t *l)
+{
+  return counted(real_rdlock, l);
+}
+
+int pthread_rwlock_wrlock(pthread_rwlock_t *l)
+{
+  return counted(real_wrlock, l);
+}
+
+int sem_wait(void *s);
+int sem_wait(void *s)
+{
+  return counted(real_sem_wait, s);
+}
+
+static lock_fn find_next(const char *name)
+{
+  lock_fn fn;
+  void *symbol = dlsym(RTLD_NEXT, name);
+  memcpy(&fn, &symbol, sizeof(fn));
+  return fn;
+}
+
+static void find_real_locks(void)
+{
+  real_mutex_lock = find_next("pthread_mutex_lock");
+  real_mutex_trylock = find_next("pthread_mutex_trylock");
+  real_rdlock = find_next("pthread_rwlock_rdlock");
+  real_wrlock = find_next("pthread_rwlock_wrlock");
+  real_sem_wait = find_next("sem_wait");
+}
+
+/* ------------------------------------------------------------------------ */
+/* The work: several models, kernels and block sizes, two channels */
+
+enum { N_SAMPLES = 48000, MAX_BLOCK = 512 };
+
+typedef struct {
+  carry_model *model;
+  carry_stream *left, *right;
+} channel_pair;
+
+static float in[N_SAMPLES], out[N_SAMPLES];
+
+static void process_all(channel_pair *pairs, int n_pairs, uint64_t seed)
+{
+  test_rng rng = test_rng_new(seed);
+  const float knobs[2] = {0.2f, 0.7f};
+  for (int p = 0; p < n_pairs; ++p) {
+    for (size_t t = 0; t < N_SAMPLES;) {
+      size_t n = (size_t)test_rng_int(&rng, 0, 3 * MAX_BLOCK);
+      n = n > N_SAMPLES - t ? N_SAMPLES - t : n;
+      carry_stream_process(pairs[p].left, in + t, knobs, out + t, (uint32_t)n);
+      carry_stream_process(pairs[p].right, in + t, NULL, out + t, (uint32_t)n);
+      carry_stream_reset(pairs[p].right);
+      t += n;
+    }
+  }
+}
+
+static int make_pairs(channel_pair *pairs)
+{
+  test_rng rng = test_rng_new(3);
+  const carry_kernels kernels[] = {CARRY_KERNELS_AUTO, CARRY_KERNELS_PORTABLE,
+                                   CARRY_KERNELS_REFERENCE};
+  int n = 0;
+  for (int k = 0; k < 3; ++k) {
+    carry_model *models[] = {
+      test_random_model(CARRY_LAYER_LSTM, 32, 1, 1, true, &rng),
+      test_random_model(CARRY_LAYER_GRU, 20, 2, 3, false, &rng),
+      test_random_model(CARRY_LAYER_LSTM, 70, 1, 2, false, &rng),
+    };
+    for (int m = 0; m < 3; ++m, ++n) {
+      pairs[n].model = models[m];
+      pairs[n].left = carry_stream_create_with(models[m], MAX_BLOCK, kernels[k],
+                                               NULL);
+      pairs[n].right = carry_stream_create_with(models[m], MAX_BLOCK,
+                                                kernels[k], NULL);
+    }
+  }
+  return n;
+}
+
+static void free_pairs(channel_pair *pairs, int n)
+{
+  for (int p = 0; p < n; ++p) {
+    carry_stream_free(pairs[p].left);
+    carry_stream_free(pairs[p].right);
+    carry_model_free(pairs[p].model);
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+/* The checks */
+
+static void check_interposer_works(void)
+{
+  count->is_counting = 1;
+  void *volatile p = malloc(16);
+  free(p);
+  count->is_counting = 0;
+  CHECK(count->n_allocs == 1 && count->n_frees == 1,
+        "the interposer sees malloc and free");
+  count->n_allocs = count->n_frees = 0;
+}
+
+static void check_no_calls(channel_pair *pairs, int n_pairs)
+{
+  process_all(pairs, n_pairs, 1); // warm-up: lazy binding, first touches
+  count->is_counting = 1;
+  process_all(pairs, n_pairs, 2);
+  count->is_counting = 0;
+  CHECK(count->n_allocs == 0, "allocations while processing: %ld",
+        count->n_allocs);
+  CHECK(count->n_frees == 0, "frees while processing: %ld", count->n_frees);
+  CHECK(count->n_locks == 0, "locks taken while processing: %ld",
+        count->n_locks);
+}
+
+/** Kills the process on any system call but exit and exit_group. */
+static int forbid_system_calls(void)
+{
+  struct sock_filter filter[] = {
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_exit_group, 2, 0),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_exit, 1, 0),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog program = {sizeof(filter) / sizeof(filter[0]), filter};
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) {
+    return -1;
+  }
+  return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &program);
+}
+
+static void check_no_system_calls(channel_pair *pairs, int n_pairs)
+{
+#if defined(__x86_64__)
+  fflush(NULL);
+  const pid_t child = fork();
+  if (child == 0) {
+    process_all(pairs, n_pairs, 3);
+    if (forbid_system_calls()) {
+      _exit(77);
+    }
+    process_all(pairs, n_pairs, 4);
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
+    printf("seccomp is not available here: system-call check skipped\n");
+    return;
+  }
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+        "processing under a no-system-call filter must survive (status %#x%s)",
+        status, WIFSIGNALED(status) ? ", killed: a system call was made" : "");
+#else
+  (void)pairs;
+  (void)n_pairs;
+#endif
+}
+
+int main(void)
+{
+  count = mmap(NULL, sizeof(counters), PROT_READ | PROT_WRITE,
+               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (count == MAP_FAILED) {
+    return 99;
+  }
+  find_real_locks();
+  check_interposer_works();
+  test_signal(in, N_SAMPLES, 8);
+  channel_pair pairs[9];
+  const int n_pairs = make_pairs(pairs);
+  check_no_calls(pairs, n_pairs);
+  check_no_system_calls(pairs, n_pairs);
+  free_pairs(pairs, n_pairs);
+  return test_finish("realtime");
+}

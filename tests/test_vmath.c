@@ -1,0 +1,101 @@
+/*
+  The exact activations against double-precision libm, over a dense sweep
+  and the special values, for every compiled instruction set.
+*/
+
+#include "harness.h"
+#include "internal.h"
+
+#include <math.h>
+#include <stdio.h>
+
+void carry_activate_row_portable(carry_activation act, const float *x, int n,
+                                 float *y);
+void carry_activate_row_avx2(carry_activation act, const float *x, int n,
+                             float *y);
+
+typedef void (*activate_fn)(carry_activation, const float *, int, float *);
+
+static double reference(carry_activation act, double x)
+{
+  switch (act) {
+  case CARRY_ACT_TANH: return tanh(x);
+  case CARRY_ACT_SIGMOID: return 1.0 / (1.0 + exp(-x));
+  case CARRY_ACT_ELU: return x > 0 ? x : expm1(x);
+  case CARRY_ACT_RELU: return x > 0 ? x : 0.0;
+  default: return x;
+  }
+}
+
+/** Error in units of the float spacing at the exact value (ulp), with the
+    spacing floored at that of 2^-60 so that tiny results count by their
+    absolute error. */
+static double ulp_error(float got, double exact)
+{
+  const double spacing = ldexp(1.0, ilogb(fmax(fabs(exact), 0x1p-60)) - 23);
+  return fabs((double)got - exact) / spacing;
+}
+
+enum { N_SWEEP = 400000 };
+
+static void check_sweep(const char *isa, activate_fn fn, carry_activation act,
+                        const char *name, double lo, double hi,
+                        double max_ulp)
+{
+  static float x[N_SWEEP], y[N_SWEEP + 8];
+  for (int k = 0; k < N_SWEEP; ++k) {
+    x[k] = (float)(lo + (hi - lo) * k / (N_SWEEP - 1));
+  }
+  fn(act, x, N_SWEEP, y);
+  double worst = 0.0, worst_x = 0.0;
+  for (int k = 0; k < N_SWEEP; ++k) {
+    const double e = ulp_error(y[k], reference(act, x[k]));
+    if (!(e <= worst)) {
+      worst = e;
+      worst_x = x[k];
+    }
+  }
+  printf("%-9s %-8s on [%g, %g]: max error %.2f ulp at x = %.9g\n", isa,
+         name, lo, hi, worst, worst_x);
+  CHECK(worst <= max_ulp, "%s %s: %.2f ulp at %.9g exceeds %.1f", isa, name,
+        worst, worst_x, max_ulp);
+}
+
+static void check_special(const char *isa, activate_fn fn)
+{
+  const float x[8] = {0.0f, -0.0f, 100.0f, -100.0f, 1e-30f, -1e-30f, 1e30f,
+                      -1e30f};
+  float t[8], s[8];
+  fn(CARRY_ACT_TANH, x, 8, t);
+  fn(CARRY_ACT_SIGMOID, x, 8, s);
+  CHECK(t[0] == 0.0f && t[2] == 1.0f && t[3] == -1.0f && t[6] == 1.0f &&
+          t[7] == -1.0f,
+        "%s tanh of 0, +-100, +-1e30 must be exact", isa);
+  CHECK(signbit(t[1]) && t[4] == 1e-30f && t[5] == -1e-30f,
+        "%s tanh keeps the sign of zero and tiny values", isa);
+  CHECK(s[0] == 0.5f && s[2] == 1.0f && s[3] >= 0.0f && s[3] < 1e-37f &&
+          s[6] == 1.0f && s[7] >= 0.0f && s[7] < 1e-37f,
+        "%s sigmoid limits", isa);
+}
+
+static void check_isa(const char *isa, activate_fn fn)
+{
+  check_sweep(isa, fn, CARRY_ACT_TANH, "tanh", -0.6, 0.6, 2.0);
+  check_sweep(isa, fn, CARRY_ACT_TANH, "tanh", -12.0, 12.0, 2.0);
+  check_sweep(isa, fn, CARRY_ACT_SIGMOID, "sigmoid", -30.0, 30.0, 3.0);
+  check_sweep(isa, fn, CARRY_ACT_SIGMOID, "sigmoid", -86.0, 20.0, 3.0);
+  check_sweep(isa, fn, CARRY_ACT_ELU, "elu", -20.0, 5.0, 3.0);
+  check_sweep(isa, fn, CARRY_ACT_RELU, "relu", -5.0, 5.0, 0.0);
+  check_special(isa, fn);
+}
+
+int main(void)
+{
+  check_isa("portable", carry_activate_row_portable);
+#if defined(CARRY_HAVE_AVX2)
+  if (carry_kernels_available(CARRY_KERNELS_AVX2)) {
+    check_isa("avx2", carry_activate_row_avx2);
+  }
+#endif
+  return test_finish("vmath");
+}
