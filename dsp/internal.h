@@ -24,10 +24,14 @@ static inline int carry_round_lanes(int n)
 }
 
 /**
-  One layer laid out for the vectorised kernels.  Every gate block and every
-  row starts on a vector boundary: a block of H units is padded to
-  Hp = round_lanes(H) with zero weights, so padding lanes of the state stay
-  exactly zero and never need masking.  Arrays are 64-byte aligned.
+  One layer laid out for the vectorised kernels.  Units are taken in groups
+  of CARRY_LANES (one vector); a width H is padded to Hp = round_lanes(H)
+  with zero weights, so padding lanes of the state stay exactly zero and
+  never need masking.  The gate rows of a recurrent layer are interleaved
+  by group: an LSTM's columns run [i f g o] of units 0-7, then [i f g o] of
+  units 8-15, and so on (a GRU's [z r h]), so that one register tile of the
+  recurrent product holds every gate of its units and can finish them at
+  once.  Arrays are 64-byte aligned.
 */
 typedef struct carry_packed_layer {
   carry_layer_type type;

@@ -354,16 +354,20 @@ static carry_status check_layer_finite(const carry_layer_weights *w, int l,
   return st;
 }
 
-/** Copies a (n_rows, gates * H) Keras matrix into (n_rows, gates * Hp),
-    each gate block starting on a vector boundary. */
+/** Copies a (n_rows, gates * H) Keras matrix, gate blocks side by side,
+    into (n_rows, gates * Hp) with the gates interleaved by group of
+    CARRY_LANES units (see carry_packed_layer). */
 static void pack_gates(const float *src, int n_rows, int gates, int H, int Hp,
                        float *dst)
 {
-  for (int r = 0; r < n_rows; ++r) {
-    for (int g = 0; g < gates; ++g) {
-      memcpy(dst + (size_t)r * gates * Hp + (size_t)g * Hp,
-             src + (size_t)r * gates * H + (size_t)g * H,
-             (size_t)H * sizeof(float));
+  const size_t Gp = (size_t)gates * (size_t)Hp;
+  for (size_t r = 0; r < (size_t)n_rows; ++r) {
+    for (size_t q = 0; q < (size_t)gates; ++q) {
+      for (size_t k = 0; k < (size_t)H; ++k) {
+        const size_t group = k / CARRY_LANES, lane = k % CARRY_LANES;
+        dst[r * Gp + (group * (size_t)gates + q) * CARRY_LANES + lane] =
+          src[(r * (size_t)gates + q) * (size_t)H + k];
+      }
     }
   }
 }
@@ -381,16 +385,14 @@ static void pack_lstm(const carry_layer_weights *w, carry_packed_layer *p)
 static void pack_gru(const carry_layer_weights *w, carry_packed_layer *p)
 {
   const int H = w->n_units, Hp = p->n_padded;
-  float *bias = (float *)p->bias;
+  float summed[3 * CARRY_MAX_UNITS];
+  // z and r add both biases outside any product: fold them together
+  for (int k = 0; k < 3 * H; ++k) {
+    summed[k] = w->bias[k] + (k < 2 * H ? w->recurrent_bias[k] : 0.0f);
+  }
   pack_gates(w->kernel, w->n_in, 3, H, Hp, (float *)p->kernel);
   pack_gates(w->recurrent, H, 3, H, Hp, (float *)p->recurrent);
-  pack_gates(w->bias, 1, 3, H, Hp, bias);
-  // z and r add both biases outside any product: fold them together
-  for (int g = 0; g < 2; ++g) {
-    for (int k = 0; k < H; ++k) {
-      bias[g * Hp + k] += w->recurrent_bias[g * H + k];
-    }
-  }
+  pack_gates(summed, 1, 3, H, Hp, (float *)p->bias);
   memcpy((float *)p->bias_h, w->recurrent_bias + 2 * H,
          (size_t)H * sizeof(float));
   memcpy((float *)p->h0, w->h0, (size_t)H * sizeof(float));
@@ -400,7 +402,11 @@ static void pack_dense(const carry_layer_weights *w, carry_packed_layer *p)
 {
   const int I = w->n_in, H = w->n_units, Ip = carry_round_lanes(I);
   float *kernel_t = (float *)p->kernel_t;
-  pack_gates(w->kernel, I, 1, H, p->n_padded, (float *)p->kernel);
+  float *kernel = (float *)p->kernel;
+  for (int i = 0; i < I; ++i) {
+    memcpy(kernel + (size_t)i * (size_t)p->n_padded,
+           w->kernel + (size_t)i * (size_t)H, (size_t)H * sizeof(float));
+  }
   if (w->bias) {
     memcpy((float *)p->bias, w->bias, (size_t)H * sizeof(float));
   }

@@ -27,7 +27,7 @@ struct carry_stream {
   float *c[CARRY_MAX_LAYERS];       ///< (Hp) per LSTM layer
   float *x0;                        ///< (chunk, N) the model's inputs
   float *y[2];                      ///< (chunk, widest) layer outputs
-  float *pre;                       ///< (chunk + 1, widest_rows) gates
+  float *pre;                       ///< (chunk, widest_rows) gate inputs
   double *reference_state;          ///< Reference kernels only
   double *reference_scratch;        ///< Reference kernels only
   void *memory;                     ///< The one allocation
@@ -113,7 +113,7 @@ static void lay_out(carry_stream *s, arena *a)
   for (int k = 0; k < 2; ++k) {
     s->y[k] = arena_take(a, chunk * (size_t)m->widest * sizeof(float));
   }
-  s->pre = arena_take(a, (chunk + 1) * (size_t)m->widest_rows * sizeof(float));
+  s->pre = arena_take(a, chunk * (size_t)m->widest_rows * sizeof(float));
   if (s->kernels == CARRY_KERNELS_REFERENCE) {
     s->reference_state =
       arena_take(a, carry_reference_state_size(m) * sizeof(double));
