@@ -161,7 +161,7 @@ static void find_real_locks(void)
 /* ------------------------------------------------------------------------ */
 /* The work: several models, kernels and block sizes, two channels */
 
-enum { N_SAMPLES = 48000, MAX_BLOCK = 512 };
+enum { N_SAMPLES = 12000, MAX_BLOCK = 512 };
 
 typedef struct {
   carry_model *model;
@@ -196,7 +196,7 @@ static int make_pairs(channel_pair *pairs)
     carry_model *models[] = {
       test_random_model(CARRY_LAYER_LSTM, 32, 1, 1, true, &rng),
       test_random_model(CARRY_LAYER_GRU, 20, 2, 3, false, &rng),
-      test_random_model(CARRY_LAYER_LSTM, 70, 1, 2, false, &rng),
+      test_random_model(CARRY_LAYER_LSTM, 40, 1, 2, false, &rng),
     };
     for (int m = 0; m < 3; ++m, ++n) {
       pairs[n].model = models[m];
