@@ -44,6 +44,10 @@ typedef struct {
 
 static counters *count; // shared with the seccomp child (MAP_SHARED)
 
+/* The project builds with hidden visibility; interposers must be seen by
+   the shared libraries too. */
+#define INTERPOSER __attribute__((visibility("default")))
+
 void *__libc_malloc(size_t size);
 void *__libc_calloc(size_t n, size_t size);
 void *__libc_realloc(void *p, size_t size);
@@ -57,45 +61,45 @@ static void note_alloc(void)
   }
 }
 
-void *malloc(size_t size)
+INTERPOSER void *malloc(size_t size)
 {
   note_alloc();
   return __libc_malloc(size);
 }
 
-void *calloc(size_t n, size_t size)
+INTERPOSER void *calloc(size_t n, size_t size)
 {
   note_alloc();
   return __libc_calloc(n, size);
 }
 
-void *realloc(void *p, size_t size)
+INTERPOSER void *realloc(void *p, size_t size)
 {
   note_alloc();
   return __libc_realloc(p, size);
 }
 
 void *memalign(size_t alignment, size_t size);
-void *memalign(size_t alignment, size_t size)
+INTERPOSER void *memalign(size_t alignment, size_t size)
 {
   note_alloc();
   return __libc_memalign(alignment, size);
 }
 
-void *aligned_alloc(size_t alignment, size_t size)
+INTERPOSER void *aligned_alloc(size_t alignment, size_t size)
 {
   note_alloc();
   return __libc_memalign(alignment, size);
 }
 
-int posix_memalign(void **p, size_t alignment, size_t size)
+INTERPOSER int posix_memalign(void **p, size_t alignment, size_t size)
 {
   note_alloc();
   *p = __libc_memalign(alignment, size);
   return *p ? 0 : ENOMEM;
 }
 
-void free(void *p)
+INTERPOSER void free(void *p)
 {
   if (count && count->is_counting) {
     ++count->n_frees;
@@ -115,28 +119,28 @@ static int counted(lock_fn fn, void *lock)
   return fn(lock);
 }
 
-int pthread_mutex_lock(pthread_mutex_t *m)
+INTERPOSER int pthread_mutex_lock(pthread_mutex_t *m)
 {
   return counted(real_mutex_lock, m);
 }
 
-int pthread_mutex_trylock(pthread_mutex_t *m)
+INTERPOSER int pthread_mutex_trylock(pthread_mutex_t *m)
 {
   return counted(real_mutex_trylock, m);
 }
 
-int pthread_rwlock_rdlock(pthread_rwlock_t *l)
+INTERPOSER int pthread_rwlock_rdlock(pthread_rwlock_t *l)
 {
   return counted(real_rdlock, l);
 }
 
-int pthread_rwlock_wrlock(pthread_rwlock_t *l)
+INTERPOSER int pthread_rwlock_wrlock(pthread_rwlock_t *l)
 {
   return counted(real_wrlock, l);
 }
 
 int sem_wait(void *s);
-int sem_wait(void *s)
+INTERPOSER int sem_wait(void *s)
 {
   return counted(real_sem_wait, s);
 }
