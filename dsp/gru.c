@@ -4,40 +4,58 @@
     r = σ(Wr·x + br + Ur·h + b'r)
     n = tanh(Wh·x + bh + r ⊙ (Uh·h + b'h))
     h = (1 - z) ⊙ n + z ⊙ h  =  n + z ⊙ (h - n)
-  The packed bias already holds bz + b'z and br + b'r.  Tiles and output
-  rows work as in lstm.c.
+  The packed bias already holds bz + b'z and br + b'r.  Since r scales only
+  the recurrent part of the h gate, a tile keeps four sums per unit group:
+  z, r, the input part of h and the recurrent part of h.  Otherwise tiles
+  and output rows work as in lstm.c.
 */
 
 #include "kernels.h"
 
 #include <string.h>
 
-/** One tile of `n_groups` (1 or 2) groups of 8 units: `h` is the whole
-    previous state, `h_units` the tile's part of it.  Returns a vector that
-    is NaN wherever the new state is not finite. */
-static inline __attribute__((always_inline)) v8f
-gru_tile(const float *recurrent, int Gp, int H, const float *h,
-         const float *h_units, const float *pre, const float *bias_h,
-         float *h_out, const int n_groups)
+/** Adds the rows of `weights` (n of them) times `x` to the z, r and
+    `part` (2: input, 3: recurrent part of h) sums of each group. */
+static inline __attribute__((always_inline)) void
+gru_accumulate(v8f *acc, const int n_groups, const int part,
+               const float *weights, int Gp, const float *x, int n)
 {
-  v8f acc[6];
-  for (int g = 0; g < n_groups; ++g) {
-    acc[3 * g] = v_load(pre + 24 * g);          // z
-    acc[3 * g + 1] = v_load(pre + 24 * g + 8);  // r
-    acc[3 * g + 2] = v_load(bias_h + 8 * g);    // recurrent part of h
-  }
-  for (int j = 0; j < H; ++j) {
-    const v8f hj = v_set1(h[j]);
-    const float *row = recurrent + (size_t)j * (size_t)Gp;
-    for (int v = 0; v < 3 * n_groups; ++v) {
-      acc[v] += hj * v_load(row + 8 * v);
+  for (int j = 0; j < n; ++j) {
+    const v8f xj = v_set1(x[j]);
+    const float *row = weights + (size_t)j * (size_t)Gp;
+    for (int g = 0; g < n_groups; ++g) {
+      acc[4 * g] += xj * v_load(row + 24 * g);
+      acc[4 * g + 1] += xj * v_load(row + 24 * g + 8);
+      acc[4 * g + part] += xj * v_load(row + 24 * g + 16);
     }
   }
+}
+
+/** One tile; `weights` and `bias` point at its first column, `bias_h`, `h`
+    (whole), `h_out` at its first unit.  Returns a vector that is NaN
+    wherever the new state is not finite. */
+static inline __attribute__((always_inline)) v8f
+gru_tile(const carry_packed_layer *layer, const float *weights,
+         const float *bias, const float *bias_h, const float *x,
+         const float *h, const float *h_units, float *h_out,
+         const int n_groups)
+{
+  v8f acc[8];
+  for (int g = 0; g < n_groups; ++g) {
+    acc[4 * g] = v_load(bias + 24 * g);
+    acc[4 * g + 1] = v_load(bias + 24 * g + 8);
+    acc[4 * g + 2] = v_load(bias + 24 * g + 16);
+    acc[4 * g + 3] = v_load(bias_h + 8 * g);
+  }
+  const int I = layer->n_in, Gp = layer->n_rows;
+  gru_accumulate(acc, n_groups, 2, weights, Gp, x, I);
+  gru_accumulate(acc, n_groups, 3, weights + (size_t)I * (size_t)Gp, Gp, h,
+                 layer->n_units);
   v8f check = v_set1(0.0f);
   for (int g = 0; g < n_groups; ++g) {
-    const v8f update = v_sigmoid(acc[3 * g]);
-    const v8f reset = v_sigmoid(acc[3 * g + 1]);
-    const v8f n = v_tanh(v_load(pre + 24 * g + 16) + reset * acc[3 * g + 2]);
+    const v8f update = v_sigmoid(acc[4 * g]);
+    const v8f reset = v_sigmoid(acc[4 * g + 1]);
+    const v8f n = v_tanh(acc[4 * g + 2] + reset * acc[4 * g + 3]);
     const v8f h_new = n + update * (v_load(h_units + 8 * g) - n);
     v_store(h_out + 8 * g, h_new);
     check += h_new * 0.0f;
@@ -45,34 +63,33 @@ gru_tile(const float *recurrent, int Gp, int H, const float *h,
   return check;
 }
 
-static bool gru_step(const carry_packed_layer *layer, const float *pre,
+static bool gru_step(const carry_packed_layer *layer, const float *x,
                      const float *h, float *h_out)
 {
-  const int H = layer->n_units, Gp = layer->n_rows;
   const int n_groups = layer->n_padded / 8;
   v8f check = v_set1(0.0f);
   int g = 0;
   for (; g + 2 <= n_groups; g += 2) {
-    check += gru_tile(layer->recurrent + 24 * g, Gp, H, h, h + 8 * g,
-                      pre + 24 * g, layer->bias_h + 8 * g, h_out + 8 * g, 2);
+    check += gru_tile(layer, layer->kernel + 24 * g, layer->bias + 24 * g,
+                      layer->bias_h + 8 * g, x, h, h + 8 * g, h_out + 8 * g,
+                      2);
   }
   if (g < n_groups) {
-    check += gru_tile(layer->recurrent + 24 * g, Gp, H, h, h + 8 * g,
-                      pre + 24 * g, layer->bias_h + 8 * g, h_out + 8 * g, 1);
+    check += gru_tile(layer, layer->kernel + 24 * g, layer->bias + 24 * g,
+                      layer->bias_h + 8 * g, x, h, h + 8 * g, h_out + 8 * g,
+                      1);
   }
   return !v_any_nan(check);
 }
 
 void carry_gru_chunk(const carry_packed_layer *layer, const float *x,
-                     int x_stride, int n_samples, float *h, float *y,
-                     float *pre)
+                     int x_stride, int n_samples, float *h, float *y)
 {
-  const size_t Hp = (size_t)layer->n_padded, Gp = (size_t)layer->n_rows;
+  const size_t Hp = (size_t)layer->n_padded;
   const float *h_prev = h;
-  carry_project_inputs(layer, x, x_stride, n_samples, pre);
   for (size_t t = 0; t < (size_t)n_samples; ++t) {
     float *h_out = y + t * Hp;
-    if (!gru_step(layer, pre + t * Gp, h_prev, h_out)) {
+    if (!gru_step(layer, x + t * (size_t)x_stride, h_prev, h_out)) {
       memcpy(h_out, layer->h0, Hp * sizeof(float));
     }
     h_prev = h_out;

@@ -15,7 +15,7 @@
 #define CARRY_LANES 8
 
 /** Samples per internal chunk: layers run chunk by chunk, layer-major. */
-#define CARRY_CHUNK 64
+#define CARRY_CHUNK 32
 
 /** Rounds `n` up to a whole number of vectors. */
 static inline int carry_round_lanes(int n)
@@ -27,11 +27,14 @@ static inline int carry_round_lanes(int n)
   One layer laid out for the vectorised kernels.  Units are taken in groups
   of CARRY_LANES (one vector); a width H is padded to Hp = round_lanes(H)
   with zero weights, so padding lanes of the state stay exactly zero and
-  never need masking.  The gate rows of a recurrent layer are interleaved
-  by group: an LSTM's columns run [i f g o] of units 0-7, then [i f g o] of
-  units 8-15, and so on (a GRU's [z r h]), so that one register tile of the
-  recurrent product holds every gate of its units and can finish them at
-  once.  Arrays are 64-byte aligned.
+  never need masking.  The gate columns of a recurrent layer are
+  interleaved by group: an LSTM's run [i f g o] of units 0-7, then
+  [i f g o] of units 8-15, and so on (a GRU's [z r h]), so that one
+  register tile holds every gate of its units and can finish them at once.
+  A recurrent layer's kernel rows are followed directly by its recurrent
+  rows, one (I + H, Gp) matrix over the concatenated input [x, h], so that
+  a tile runs the input and the recurrent products in one pass.  Arrays are
+  64-byte aligned.
 */
 typedef struct carry_packed_layer {
   carry_layer_type type;
@@ -40,8 +43,8 @@ typedef struct carry_packed_layer {
   int n_units;      ///< H
   int n_padded;     ///< Hp = round_lanes(H)
   int n_rows;       ///< Gp = 4Hp LSTM, 3Hp GRU, Hp dense
-  const float *kernel;     ///< (I, Gp)
-  const float *recurrent;  ///< (H, Gp) LSTM and GRU
+  const float *kernel;     ///< (I, Gp), and for LSTM and GRU (I + H, Gp)
+  const float *recurrent;  ///< (H, Gp) = kernel + I * Gp, LSTM and GRU
   const float *bias;       ///< (Gp) LSTM: summed; GRU z, r: both biases
                            ///<   summed, h: input bias only; dense: bias
   const float *bias_h;     ///< (Hp) GRU: recurrent bias of the h block
@@ -69,12 +72,12 @@ struct carry_model {
     `y` receives its output, T rows of Hp floats.  The state (`h`, `c`) is
     carried from call to call. */
 typedef struct carry_kernel_table {
-  /// LSTM over a chunk; `pre` is scratch of (T, Gp).
+  /// LSTM over a chunk.
   void (*lstm)(const carry_packed_layer *layer, const float *x, int x_stride,
-               int n_samples, float *h, float *c, float *y, float *pre);
-  /// GRU over a chunk; `pre` is scratch of (T, Gp).
+               int n_samples, float *h, float *c, float *y);
+  /// GRU over a chunk.
   void (*gru)(const carry_packed_layer *layer, const float *x, int x_stride,
-              int n_samples, float *h, float *y, float *pre);
+              int n_samples, float *h, float *y);
   /// Dense layer with its activation.
   void (*dense)(const carry_packed_layer *layer, const float *x, int x_stride,
                 int n_samples, float *y);

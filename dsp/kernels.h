@@ -26,11 +26,10 @@
 
 void carry_lstm_chunk(const carry_packed_layer *layer, const float *x,
                       int x_stride, int n_samples, float *h, float *c,
-                      float *y, float *pre);
+                      float *y);
 
 void carry_gru_chunk(const carry_packed_layer *layer, const float *x,
-                     int x_stride, int n_samples, float *h, float *y,
-                     float *pre);
+                     int x_stride, int n_samples, float *h, float *y);
 
 void carry_dense_chunk(const carry_packed_layer *layer, const float *x,
                        int x_stride, int n_samples, float *y);
@@ -91,16 +90,19 @@ static inline void carry_matvec_acc(const float *w, int stride, int n_in,
   }
 }
 
-/** pre[t] = bias + x[t] · kernel for every sample of a chunk: (T, Gp). */
-static inline void carry_project_inputs(const carry_packed_layer *layer,
-                                        const float *x, int x_stride,
-                                        int n_samples, float *pre)
+/** acc[v] += sum over j < n of x[j] w[j][8v .. 8v + 8), j in order: the
+    register tiles of the recurrent layers call it for their input rows and
+    then for their recurrent rows. */
+static inline __attribute__((always_inline)) void
+carry_accumulate(v8f *acc, const int n_vectors, const float *w, int stride,
+                 const float *x, int n)
 {
-  const int Gp = layer->n_rows;
-  for (int t = 0; t < n_samples; ++t) {
-    carry_matvec_acc(layer->kernel, Gp, layer->n_in, Gp,
-                     x + (size_t)t * (size_t)x_stride, layer->bias,
-                     pre + (size_t)t * (size_t)Gp);
+  for (int j = 0; j < n; ++j) {
+    const v8f xj = v_set1(x[j]);
+    const float *row = w + (size_t)j * (size_t)stride;
+    for (int v = 0; v < n_vectors; ++v) {
+      acc[v] += xj * v_load(row + 8 * v);
+    }
   }
 }
 

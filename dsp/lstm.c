@@ -3,37 +3,34 @@
     z = b + W·x + U·h
     c = σ(z_f) ⊙ c + σ(z_i) ⊙ tanh(z_g)
     h = σ(z_o) ⊙ tanh(c)
-  The input projection of the whole chunk comes first, since it does not
-  depend on the state; then the recurrent product runs sample by sample, a
-  register tile of one or two unit groups at a time (every gate of those
-  units, see carry_packed_layer), each tile finishing its units' gates at
-  once so that their activations overlap the next tile's products.  Each
-  sample's h is written straight into its output row, which is where the
-  next sample reads it.
+  Sample by sample, a register tile of one or two unit groups at a time
+  (every gate of those units, see carry_packed_layer) sums the input rows,
+  which do not wait on the state, then the recurrent rows, and finishes its
+  units' gates at once, so that their activations overlap the next tile's
+  products.  Each sample's h is written straight into its output row, which
+  is where the next sample reads it.
 */
 
 #include "kernels.h"
 
 #include <string.h>
 
-/** One tile: `n_groups` (1 or 2) groups of 8 units.  `pre` and `recurrent`
+/** One tile: `n_groups` (1 or 2) groups of 8 units.  `weights` and `bias`
     point at the tile's first column, `c` and `h_out` at its first unit.
     Returns a vector that is NaN wherever the new state is not finite. */
 static inline __attribute__((always_inline)) v8f
-lstm_tile(const float *recurrent, int Gp, int H, const float *h,
-          const float *pre, float *c, float *h_out, const int n_groups)
+lstm_tile(const carry_packed_layer *layer, const float *weights,
+          const float *bias, const float *x, const float *h, float *c,
+          float *h_out, const int n_groups)
 {
+  const int I = layer->n_in, H = layer->n_units, Gp = layer->n_rows;
   v8f acc[8];
   for (int v = 0; v < 4 * n_groups; ++v) {
-    acc[v] = v_load(pre + 8 * v);
+    acc[v] = v_load(bias + 8 * v);
   }
-  for (int j = 0; j < H; ++j) {
-    const v8f hj = v_set1(h[j]);
-    const float *row = recurrent + (size_t)j * (size_t)Gp;
-    for (int v = 0; v < 4 * n_groups; ++v) {
-      acc[v] += hj * v_load(row + 8 * v);
-    }
-  }
+  carry_accumulate(acc, 4 * n_groups, weights, Gp, x, I);
+  carry_accumulate(acc, 4 * n_groups, weights + (size_t)I * (size_t)Gp, Gp,
+                   h, H);
   v8f check = v_set1(0.0f);
   for (int g = 0; g < n_groups; ++g) {
     const v8f i = v_sigmoid(acc[4 * g]);
@@ -49,36 +46,34 @@ lstm_tile(const float *recurrent, int Gp, int H, const float *h,
   return check;
 }
 
-/** One sample: from h (Hp) and the gate inputs `pre` (Gp) to the new c
-    (in place) and `h_out`.  Returns whether the new state is finite. */
-static bool lstm_step(const carry_packed_layer *layer, const float *pre,
+/** One sample: from the input `x` (I), the state h (Hp) and c (Hp, updated
+    in place) to `h_out` (Hp).  Returns whether the new state is finite. */
+static bool lstm_step(const carry_packed_layer *layer, const float *x,
                       const float *h, float *c, float *h_out)
 {
-  const int H = layer->n_units, Gp = layer->n_rows;
   const int n_groups = layer->n_padded / 8;
   v8f check = v_set1(0.0f);
   int g = 0;
   for (; g + 2 <= n_groups; g += 2) {
-    check += lstm_tile(layer->recurrent + 32 * g, Gp, H, h, pre + 32 * g,
-                       c + 8 * g, h_out + 8 * g, 2);
+    check += lstm_tile(layer, layer->kernel + 32 * g, layer->bias + 32 * g, x,
+                       h, c + 8 * g, h_out + 8 * g, 2);
   }
   if (g < n_groups) {
-    check += lstm_tile(layer->recurrent + 32 * g, Gp, H, h, pre + 32 * g,
-                       c + 8 * g, h_out + 8 * g, 1);
+    check += lstm_tile(layer, layer->kernel + 32 * g, layer->bias + 32 * g, x,
+                       h, c + 8 * g, h_out + 8 * g, 1);
   }
   return !v_any_nan(check);
 }
 
 void carry_lstm_chunk(const carry_packed_layer *layer, const float *x,
                       int x_stride, int n_samples, float *h, float *c,
-                      float *y, float *pre)
+                      float *y)
 {
-  const size_t Hp = (size_t)layer->n_padded, Gp = (size_t)layer->n_rows;
+  const size_t Hp = (size_t)layer->n_padded;
   const float *h_prev = h;
-  carry_project_inputs(layer, x, x_stride, n_samples, pre);
   for (size_t t = 0; t < (size_t)n_samples; ++t) {
     float *h_out = y + t * Hp;
-    if (!lstm_step(layer, pre + t * Gp, h_prev, c, h_out)) {
+    if (!lstm_step(layer, x + t * (size_t)x_stride, h_prev, c, h_out)) {
       memcpy(h_out, layer->h0, Hp * sizeof(float));
       memcpy(c, layer->c0, Hp * sizeof(float));
     }

@@ -187,12 +187,11 @@ static void lay_out_packed(carry_packed_layer *p, arena *a)
   if (p->type == CARRY_LAYER_ACTIVATION) {
     return;
   }
-  p->kernel = arena_take(a, I * Gp);
+  const size_t n_rows = is_recurrent(p->type) ? I + H : I;
+  p->kernel = arena_take(a, n_rows * Gp);
+  p->recurrent = is_recurrent(p->type) && p->kernel ? p->kernel + I * Gp : NULL;
   p->bias = arena_take(a, Gp);
-  if (is_recurrent(p->type)) {
-    p->recurrent = arena_take(a, H * Gp);
-    p->h0 = arena_take(a, Hp);
-  }
+  p->h0 = is_recurrent(p->type) ? arena_take(a, Hp) : NULL;
   p->c0 = p->type == CARRY_LAYER_LSTM ? arena_take(a, Hp) : NULL;
   p->bias_h = p->type == CARRY_LAYER_GRU ? arena_take(a, Hp) : NULL;
   p->kernel_t = p->type == CARRY_LAYER_DENSE

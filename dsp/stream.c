@@ -2,10 +2,10 @@
   Streams: the carried state, the scratch buffers, and the processing loop.
 
   A call is cut into chunks of at most CARRY_CHUNK samples, and each chunk
-  runs layer by layer (the input projection of a whole chunk is one pass
-  that does not wait on the state).  Every per-sample computation is the
-  same whatever the chunk it falls in, which is what makes the output
-  independent of the caller's block sizes.
+  runs layer by layer (layer-major), so a layer's weights stay in cache for
+  the whole chunk.  Every per-sample computation is the same whatever the
+  chunk it falls in, which is what makes the output independent of the
+  caller's block sizes.
 */
 
 #include "internal.h"
@@ -27,7 +27,6 @@ struct carry_stream {
   float *c[CARRY_MAX_LAYERS];       ///< (Hp) per LSTM layer
   float *x0;                        ///< (chunk, N) the model's inputs
   float *y[2];                      ///< (chunk, widest) layer outputs
-  float *pre;                       ///< (chunk, widest_rows) gate inputs
   double *reference_state;          ///< Reference kernels only
   double *reference_scratch;        ///< Reference kernels only
   void *memory;                     ///< The one allocation
@@ -113,7 +112,6 @@ static void lay_out(carry_stream *s, arena *a)
   for (int k = 0; k < 2; ++k) {
     s->y[k] = arena_take(a, chunk * (size_t)m->widest * sizeof(float));
   }
-  s->pre = arena_take(a, chunk * (size_t)m->widest_rows * sizeof(float));
   if (s->kernels == CARRY_KERNELS_REFERENCE) {
     s->reference_state =
       arena_take(a, carry_reference_state_size(m) * sizeof(double));
@@ -279,10 +277,10 @@ static void run_layers(carry_stream *s, int n_samples, float *out)
     float *y = s->y[l & 1];
     switch (p->type) {
     case CARRY_LAYER_LSTM:
-      s->table->lstm(p, x, stride, n_samples, s->h[l], s->c[l], y, s->pre);
+      s->table->lstm(p, x, stride, n_samples, s->h[l], s->c[l], y);
       break;
     case CARRY_LAYER_GRU:
-      s->table->gru(p, x, stride, n_samples, s->h[l], y, s->pre);
+      s->table->gru(p, x, stride, n_samples, s->h[l], y);
       break;
     case CARRY_LAYER_DENSE: s->table->dense(p, x, stride, n_samples, y); break;
     case CARRY_LAYER_ACTIVATION:

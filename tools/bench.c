@@ -5,7 +5,9 @@
   same process.
 
   Machines drift between processes and over seconds, so the models are
-  timed in turn, round after round, and each reports its median round.
+  timed in turn, round after round, each round starting with a short
+  measurement of the peak rate, and each model reports its median round
+  and its median ratio to that round's peak.
 */
 
 #include "cli.h"
@@ -29,6 +31,7 @@ typedef struct {
   carry_model *model;
   carry_stream *stream;
   double ns_per_sample[MAX_ROUNDS];
+  double efficiency[MAX_ROUNDS];  ///< Against the same round's peak
 } bench_case;
 
 typedef struct {
@@ -189,30 +192,38 @@ static void make_input(float *in, size_t n)
   }
 }
 
-static void run_rounds(const bench_options *opt, bench_case *cases,
-                       int n_cases, const float *in, float *out, size_t n)
-{
-  for (int k = 0; k < n_cases; ++k) { // warm caches and clocks
-    time_round(cases[k].stream, in, out, n / 10, opt->block);
-  }
-  for (int r = 0; r < opt->n_rounds; ++r) {
-    for (int k = 0; k < n_cases; ++k) {
-      carry_stream_reset(cases[k].stream);
-      cases[k].ns_per_sample[r] =
-        time_round(cases[k].stream, in, out, n, opt->block);
-    }
-  }
-}
-
-static double peak_rate(carry_kernels kernels)
+static double peak_rate(carry_kernels kernels, double seconds)
 {
 #if defined(CARRY_HAVE_AVX2)
   if (kernels == CARRY_KERNELS_AVX2) {
-    return carry_peak_macs_per_ns_avx2(0.3);
+    return carry_peak_macs_per_ns_avx2(seconds);
   }
 #endif
   (void)kernels;
-  return carry_peak_macs_per_ns_portable(0.3);
+  return carry_peak_macs_per_ns_portable(seconds);
+}
+
+/** Returns the median peak rate over the rounds. */
+static double run_rounds(const bench_options *opt, bench_case *cases,
+                         int n_cases, const float *in, float *out, size_t n)
+{
+  const carry_kernels kernels = carry_stream_kernels(cases[0].stream);
+  double peaks[MAX_ROUNDS];
+  peak_rate(kernels, 0.1); // wake the clocks
+  for (int k = 0; k < n_cases; ++k) { // warm caches
+    time_round(cases[k].stream, in, out, n / 10, opt->block);
+  }
+  for (int r = 0; r < opt->n_rounds; ++r) {
+    peaks[r] = peak_rate(kernels, 0.03);
+    for (int k = 0; k < n_cases; ++k) {
+      const double macs = (double)carry_model_macs(cases[k].model);
+      carry_stream_reset(cases[k].stream);
+      cases[k].ns_per_sample[r] =
+        time_round(cases[k].stream, in, out, n, opt->block);
+      cases[k].efficiency[r] = macs / (cases[k].ns_per_sample[r] * peaks[r]);
+    }
+  }
+  return median(peaks, opt->n_rounds);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -224,15 +235,16 @@ static void print_table(const bench_options *opt, const bench_case *cases,
   printf("kernels %s, block %d, %.3g s of 48 kHz audio per round, median of "
          "%d rounds\n",
          carry_kernels_name(kernels), opt->block, opt->seconds, opt->n_rounds);
-  printf("peak: %.1f multiply-adds per ns (8-lane vectors, measured now)\n\n",
-         peak);
+  printf("peak: %.1f multiply-adds per ns (8-lane vectors, median of the "
+         "rounds' own measurements)\n\n", peak);
   printf("%-20s %12s %11s %12s %11s\n", "model", "MACs/sample", "ns/sample",
          "x real time", "efficiency");
   for (int k = 0; k < n_cases; ++k) {
     const double ns = median(cases[k].ns_per_sample, opt->n_rounds);
     const double macs = (double)carry_model_macs(cases[k].model);
     printf("%-20s %12.0f %11.1f %12.0f %10.1f%%\n", cases[k].label, macs, ns,
-           1e9 / RATE / ns, 100.0 * macs / (ns * peak));
+           1e9 / RATE / ns,
+           100.0 * median(cases[k].efficiency, opt->n_rounds));
   }
 }
 
@@ -250,7 +262,7 @@ static void print_json(const bench_options *opt, const bench_case *cases,
            "\"ns_per_sample\": %.2f, \"real_time_factor\": %.1f, "
            "\"efficiency\": %.4f}",
            k ? "," : "", cases[k].label, macs, ns, 1e9 / RATE / ns,
-           macs / (ns * peak));
+           median(cases[k].efficiency, opt->n_rounds));
   }
   printf("\n]}\n");
 }
@@ -385,8 +397,7 @@ static int bench(const bench_options *opt, bench_case *cases, int n_cases)
   if (code == CLI_EXIT_OK) {
     const carry_kernels kernels = carry_stream_kernels(cases[0].stream);
     make_input(in, n);
-    const double peak = peak_rate(kernels);
-    run_rounds(opt, cases, n_cases, in, out, n);
+    const double peak = run_rounds(opt, cases, n_cases, in, out, n);
     (opt->is_json ? print_json : print_table)(opt, cases, n_cases, kernels,
                                               peak);
   }
