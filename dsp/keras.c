@@ -514,12 +514,14 @@ typedef struct {
   char cols_what[96];      ///< What the gate columns are
 } layer_dims;
 
-static carry_status read_lstm(const carry_json_path *at, const json_t *weights,
-                              const layer_dims *d, carry_layer_weights *w)
+/** The three arrays of a recurrent layer, of which this reads the first
+    two: the kernel (I, G) and the recurrent kernel (H, G). */
+static carry_status read_kernels(const carry_json_path *at,
+                                 const json_t *weights, const layer_dims *d,
+                                 carry_layer_weights *w)
 {
   const carry_json_path at_kernel = carry_json_path_index(at, 0);
   const carry_json_path at_recurrent = carry_json_path_index(at, 1);
-  const carry_json_path at_bias = carry_json_path_index(at, 2);
   carry_status st = carry_json_array(at, weights, 3, "arrays (kernel, "
                                      "recurrent kernel, bias)");
   if (!st) st = carry_json_matrix(&at_kernel, json_array_get(weights, 0),
@@ -528,6 +530,14 @@ static carry_status read_lstm(const carry_json_path *at, const json_t *weights,
   if (!st) st = carry_json_matrix(&at_recurrent, json_array_get(weights, 1),
                                   d->H, "rows (the hidden size)", d->G,
                                   d->cols_what, w->recurrent);
+  return st;
+}
+
+static carry_status read_lstm(const carry_json_path *at, const json_t *weights,
+                              const layer_dims *d, carry_layer_weights *w)
+{
+  const carry_json_path at_bias = carry_json_path_index(at, 2);
+  carry_status st = read_kernels(at, weights, d, w);
   if (!st) st = carry_json_vector(&at_bias, json_array_get(weights, 2), d->G,
                                   d->cols_what, w->bias);
   return st;
@@ -560,17 +570,8 @@ static carry_status read_gru_bias(const carry_json_path *at,
 static carry_status read_gru(const carry_json_path *at, const json_t *weights,
                              const layer_dims *d, carry_layer_weights *w)
 {
-  const carry_json_path at_kernel = carry_json_path_index(at, 0);
-  const carry_json_path at_recurrent = carry_json_path_index(at, 1);
   const carry_json_path at_bias = carry_json_path_index(at, 2);
-  carry_status st = carry_json_array(at, weights, 3, "arrays (kernel, "
-                                     "recurrent kernel, bias)");
-  if (!st) st = carry_json_matrix(&at_kernel, json_array_get(weights, 0),
-                                  d->I, d->rows_what, d->G, d->cols_what,
-                                  w->kernel);
-  if (!st) st = carry_json_matrix(&at_recurrent, json_array_get(weights, 1),
-                                  d->H, "rows (the hidden size)", d->G,
-                                  d->cols_what, w->recurrent);
+  carry_status st = read_kernels(at, weights, d, w);
   if (!st) st = read_gru_bias(&at_bias, json_array_get(weights, 2), d, w);
   return st;
 }

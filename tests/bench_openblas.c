@@ -13,68 +13,16 @@
 
 #define _GNU_SOURCE
 
+#include "interposer.h"
 #include "kernels.h"
 
 #include <cblas.h>
-#include <dlfcn.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 enum { BLOCK = 128, N_STEPS = 20000, N_ROUNDS = 7 };
-
-/* ------------------------------------------------------------------------ */
-/* Counting allocations and locks */
-
-static volatile int is_counting;
-static volatile long n_allocs, n_locks;
-
-/* The project builds with hidden visibility; interposers must be seen by
-   the shared libraries too. */
-#define INTERPOSER __attribute__((visibility("default")))
-
-void *__libc_malloc(size_t size);
-void *__libc_calloc(size_t n, size_t size);
-void *__libc_realloc(void *p, size_t size);
-void *__libc_memalign(size_t alignment, size_t size);
-
-INTERPOSER void *malloc(size_t size)
-{
-  n_allocs += is_counting;
-  return __libc_malloc(size);
-}
-
-INTERPOSER void *calloc(size_t n, size_t size)
-{
-  n_allocs += is_counting;
-  return __libc_calloc(n, size);
-}
-
-INTERPOSER void *realloc(void *p, size_t size)
-{
-  n_allocs += is_counting;
-  return __libc_realloc(p, size);
-}
-
-INTERPOSER int posix_memalign(void **p, size_t alignment, size_t size)
-{
-  n_allocs += is_counting;
-  *p = __libc_memalign(alignment, size);
-  return *p ? 0 : 12;
-}
-
-INTERPOSER int pthread_mutex_lock(pthread_mutex_t *mutex)
-{
-  static int (*real)(pthread_mutex_t *);
-  if (!real) {
-    void *symbol = dlsym(RTLD_NEXT, "pthread_mutex_lock");
-    memcpy(&real, &symbol, sizeof(real));
-  }
-  n_locks += is_counting;
-  return real(mutex);
-}
 
 /* ------------------------------------------------------------------------ */
 /* Timing */
@@ -150,24 +98,24 @@ static double minimum(double a, double b)
 
 static void count_calls(layer *l, long *counts)
 {
-  n_allocs = n_locks = 0;
-  is_counting = 1;
+  interposer->n_allocs = interposer->n_locks = 0;
+  interposer->is_counting = 1;
   for (int n = 0; n < 100; ++n) {
     cblas_sgemv(CblasRowMajor, CblasTrans, l->H, l->G, 1.0f, l->recurrent,
                 l->G, l->h, 1, 1.0f, l->z, 1);
   }
-  is_counting = 0;
-  counts[0] = n_allocs;
-  counts[1] = n_locks;
-  n_allocs = n_locks = 0;
-  is_counting = 1;
+  interposer->is_counting = 0;
+  counts[0] = interposer->n_allocs;
+  counts[1] = interposer->n_locks;
+  interposer->n_allocs = interposer->n_locks = 0;
+  interposer->is_counting = 1;
   for (int n = 0; n < 100; ++n) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, BLOCK, l->G, l->H,
                 1.0f, l->x, l->H, l->recurrent, l->G, 1.0f, l->pre, l->G);
   }
-  is_counting = 0;
-  counts[2] = n_allocs;
-  counts[3] = n_locks;
+  interposer->is_counting = 0;
+  counts[2] = interposer->n_allocs;
+  counts[3] = interposer->n_locks;
 }
 
 static void compare(int H)
@@ -207,6 +155,7 @@ static void compare(int H)
 
 int main(void)
 {
+  interposer_init();
   if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
     printf("this CPU has no AVX2 and FMA: nothing to compare\n");
     return 0;

@@ -1,10 +1,10 @@
 /*
   The audio path is real-time safe, proven rather than promised:
 
-  - an interposer in this executable replaces malloc, calloc, realloc,
-    free, aligned_alloc, posix_memalign, memalign and the pthread lock
-    functions for the whole process and counts calls made while
-    carry_stream_process runs (after a warm-up): there must be none;
+  - an interposer (interposer.c) replaces malloc, calloc, realloc, free,
+    aligned_alloc, posix_memalign, memalign and the pthread lock functions
+    for the whole process and counts calls made while carry_stream_process
+    runs (after a warm-up): there must be none;
   - the processing then runs again in a child process under a seccomp
     filter that kills it on any system call but exit: if it survives, the
     audio path made no system call at all.
@@ -15,13 +15,11 @@
 #define _GNU_SOURCE
 
 #include "harness.h"
+#include "interposer.h"
 
-#include <dlfcn.h>
-#include <errno.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
-#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,136 +29,6 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-/* ------------------------------------------------------------------------ */
-/* The interposer */
-
-typedef struct {
-  volatile int is_counting;
-  volatile long n_allocs;   ///< malloc, calloc, realloc, aligned forms
-  volatile long n_frees;
-  volatile long n_locks;    ///< mutex, rwlock and semaphore waits
-} counters;
-
-static counters *count; // shared with the seccomp child (MAP_SHARED)
-
-/* The project builds with hidden visibility; interposers must be seen by
-   the shared libraries too. */
-#define INTERPOSER __attribute__((visibility("default")))
-
-void *__libc_malloc(size_t size);
-void *__libc_calloc(size_t n, size_t size);
-void *__libc_realloc(void *p, size_t size);
-void *__libc_memalign(size_t alignment, size_t size);
-void __libc_free(void *p);
-
-static void note_alloc(void)
-{
-  if (count && count->is_counting) {
-    ++count->n_allocs;
-  }
-}
-
-INTERPOSER void *malloc(size_t size)
-{
-  note_alloc();
-  return __libc_malloc(size);
-}
-
-INTERPOSER void *calloc(size_t n, size_t size)
-{
-  note_alloc();
-  return __libc_calloc(n, size);
-}
-
-INTERPOSER void *realloc(void *p, size_t size)
-{
-  note_alloc();
-  return __libc_realloc(p, size);
-}
-
-void *memalign(size_t alignment, size_t size);
-INTERPOSER void *memalign(size_t alignment, size_t size)
-{
-  note_alloc();
-  return __libc_memalign(alignment, size);
-}
-
-INTERPOSER void *aligned_alloc(size_t alignment, size_t size)
-{
-  note_alloc();
-  return __libc_memalign(alignment, size);
-}
-
-INTERPOSER int posix_memalign(void **p, size_t alignment, size_t size)
-{
-  note_alloc();
-  *p = __libc_memalign(alignment, size);
-  return *p ? 0 : ENOMEM;
-}
-
-INTERPOSER void free(void *p)
-{
-  if (count && count->is_counting) {
-    ++count->n_frees;
-  }
-  __libc_free(p);
-}
-
-typedef int (*lock_fn)(void *);
-static lock_fn real_mutex_lock, real_mutex_trylock, real_rdlock, real_wrlock,
-  real_sem_wait;
-
-static int counted(lock_fn fn, void *lock)
-{
-  if (count && count->is_counting) {
-    ++count->n_locks;
-  }
-  return fn(lock);
-}
-
-INTERPOSER int pthread_mutex_lock(pthread_mutex_t *m)
-{
-  return counted(real_mutex_lock, m);
-}
-
-INTERPOSER int pthread_mutex_trylock(pthread_mutex_t *m)
-{
-  return counted(real_mutex_trylock, m);
-}
-
-INTERPOSER int pthread_rwlock_rdlock(pthread_rwlock_t *l)
-{
-  return counted(real_rdlock, l);
-}
-
-INTERPOSER int pthread_rwlock_wrlock(pthread_rwlock_t *l)
-{
-  return counted(real_wrlock, l);
-}
-
-int sem_wait(void *s);
-INTERPOSER int sem_wait(void *s)
-{
-  return counted(real_sem_wait, s);
-}
-
-static lock_fn find_next(const char *name)
-{
-  lock_fn fn;
-  void *symbol = dlsym(RTLD_NEXT, name);
-  memcpy(&fn, &symbol, sizeof(fn));
-  return fn;
-}
-
-static void find_real_locks(void)
-{
-  real_mutex_lock = find_next("pthread_mutex_lock");
-  real_mutex_trylock = find_next("pthread_mutex_trylock");
-  real_rdlock = find_next("pthread_rwlock_rdlock");
-  real_wrlock = find_next("pthread_rwlock_wrlock");
-  real_sem_wait = find_next("sem_wait");
-}
 
 /* ------------------------------------------------------------------------ */
 /* The work: several models, kernels and block sizes, two channels */
@@ -227,26 +95,26 @@ static void free_pairs(channel_pair *pairs, int n)
 
 static void check_interposer_works(void)
 {
-  count->is_counting = 1;
+  interposer->is_counting = 1;
   void *volatile p = malloc(16);
   free(p);
-  count->is_counting = 0;
-  CHECK(count->n_allocs == 1 && count->n_frees == 1,
+  interposer->is_counting = 0;
+  CHECK(interposer->n_allocs == 1 && interposer->n_frees == 1,
         "the interposer sees malloc and free");
-  count->n_allocs = count->n_frees = 0;
+  interposer->n_allocs = interposer->n_frees = 0;
 }
 
 static void check_no_calls(channel_pair *pairs, int n_pairs)
 {
   process_all(pairs, n_pairs, 1); // warm-up: lazy binding, first touches
-  count->is_counting = 1;
+  interposer->is_counting = 1;
   process_all(pairs, n_pairs, 2);
-  count->is_counting = 0;
-  CHECK(count->n_allocs == 0, "allocations while processing: %ld",
-        count->n_allocs);
-  CHECK(count->n_frees == 0, "frees while processing: %ld", count->n_frees);
-  CHECK(count->n_locks == 0, "locks taken while processing: %ld",
-        count->n_locks);
+  interposer->is_counting = 0;
+  CHECK(interposer->n_allocs == 0, "allocations while processing: %ld",
+        interposer->n_allocs);
+  CHECK(interposer->n_frees == 0, "frees while processing: %ld", interposer->n_frees);
+  CHECK(interposer->n_locks == 0, "locks taken while processing: %ld",
+        interposer->n_locks);
 }
 
 /** Kills the process on any system call but exit and exit_group. */
@@ -299,12 +167,13 @@ static void check_no_system_calls(channel_pair *pairs, int n_pairs)
 
 int main(void)
 {
-  count = mmap(NULL, sizeof(counters), PROT_READ | PROT_WRITE,
-               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (count == MAP_FAILED) {
+  interposer_init();
+  void *shared = mmap(NULL, sizeof(interposer_counts), PROT_READ | PROT_WRITE,
+                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (shared == MAP_FAILED) {
     return 99;
   }
-  find_real_locks();
+  interposer = shared; // the seccomp child counts into the same place
   check_interposer_works();
   test_signal(in, N_SAMPLES, 8);
   channel_pair pairs[9];

@@ -1,0 +1,136 @@
+#define _GNU_SOURCE
+
+#include "interposer.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The project builds with hidden visibility; interposers must be seen by
+   the shared libraries too. */
+#define INTERPOSER __attribute__((visibility("default")))
+
+static interposer_counts own_counts;
+interposer_counts *interposer = &own_counts;
+
+void *__libc_malloc(size_t size);
+void *__libc_calloc(size_t n, size_t size);
+void *__libc_realloc(void *p, size_t size);
+void *__libc_memalign(size_t alignment, size_t size);
+void __libc_free(void *p);
+
+static void note_alloc(void)
+{
+  if (interposer->is_counting) {
+    ++interposer->n_allocs;
+  }
+}
+
+INTERPOSER void *malloc(size_t size)
+{
+  note_alloc();
+  return __libc_malloc(size);
+}
+
+INTERPOSER void *calloc(size_t n, size_t size)
+{
+  note_alloc();
+  return __libc_calloc(n, size);
+}
+
+INTERPOSER void *realloc(void *p, size_t size)
+{
+  note_alloc();
+  return __libc_realloc(p, size);
+}
+
+void *memalign(size_t alignment, size_t size);
+INTERPOSER void *memalign(size_t alignment, size_t size)
+{
+  note_alloc();
+  return __libc_memalign(alignment, size);
+}
+
+INTERPOSER void *aligned_alloc(size_t alignment, size_t size)
+{
+  note_alloc();
+  return __libc_memalign(alignment, size);
+}
+
+INTERPOSER int posix_memalign(void **p, size_t alignment, size_t size)
+{
+  note_alloc();
+  *p = __libc_memalign(alignment, size);
+  return *p ? 0 : ENOMEM;
+}
+
+INTERPOSER void free(void *p)
+{
+  if (interposer->is_counting) {
+    ++interposer->n_frees;
+  }
+  __libc_free(p);
+}
+
+typedef int (*lock_fn)(void *);
+static lock_fn real_mutex_lock, real_mutex_trylock, real_rdlock, real_wrlock,
+  real_sem_wait;
+
+static lock_fn find_next(const char *name)
+{
+  lock_fn fn;
+  void *symbol = dlsym(RTLD_NEXT, name);
+  memcpy(&fn, &symbol, sizeof(fn));
+  return fn;
+}
+
+/** Counts the call and passes it on; libraries may lock in their
+    constructors, before main() could call interposer_init(). */
+static int counted(lock_fn *real, const char *name, void *lock)
+{
+  if (!*real) {
+    *real = find_next(name);
+  }
+  if (interposer->is_counting) {
+    ++interposer->n_locks;
+  }
+  return (*real)(lock);
+}
+
+INTERPOSER int pthread_mutex_lock(pthread_mutex_t *m)
+{
+  return counted(&real_mutex_lock, "pthread_mutex_lock", m);
+}
+
+INTERPOSER int pthread_mutex_trylock(pthread_mutex_t *m)
+{
+  return counted(&real_mutex_trylock, "pthread_mutex_trylock", m);
+}
+
+INTERPOSER int pthread_rwlock_rdlock(pthread_rwlock_t *l)
+{
+  return counted(&real_rdlock, "pthread_rwlock_rdlock", l);
+}
+
+INTERPOSER int pthread_rwlock_wrlock(pthread_rwlock_t *l)
+{
+  return counted(&real_wrlock, "pthread_rwlock_wrlock", l);
+}
+
+int sem_wait(void *s);
+INTERPOSER int sem_wait(void *s)
+{
+  return counted(&real_sem_wait, "sem_wait", s);
+}
+
+void interposer_init(void)
+{
+  real_mutex_lock = find_next("pthread_mutex_lock");
+  real_mutex_trylock = find_next("pthread_mutex_trylock");
+  real_rdlock = find_next("pthread_rwlock_rdlock");
+  real_wrlock = find_next("pthread_rwlock_wrlock");
+  real_sem_wait = find_next("sem_wait");
+}

@@ -1,0 +1,27 @@
+/*
+  Counts allocations and lock waits in the whole process, to prove that a
+  piece of code makes none.  Linking tests/interposer.c into an executable
+  replaces malloc and friends, and the pthread lock functions, for every
+  library of the process.  Not for the sanitizer builds, whose runtimes own
+  malloc themselves.
+*/
+
+#ifndef CARRY_TEST_INTERPOSER_H
+#define CARRY_TEST_INTERPOSER_H
+
+typedef struct {
+  volatile int is_counting;  ///< Count only while set
+  volatile long n_allocs;    ///< malloc, calloc, realloc and aligned forms
+  volatile long n_frees;
+  volatile long n_locks;     ///< Mutex, rwlock and semaphore waits
+} interposer_counts;
+
+/** Where calls are counted: a static block unless a test points it
+    elsewhere (shared memory, to count in a forked child). */
+extern interposer_counts *interposer;
+
+/** Finds the real lock functions, so that none is looked up while
+    counting; call first thing in main(). */
+void interposer_init(void);
+
+#endif
