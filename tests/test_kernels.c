@@ -141,6 +141,34 @@ static void test_state_guard(void)
   carry_model_free(gru);
 }
 
+/** The widest layers the limits allow, over a short signal (the reference
+    is slow at 4 million multiply-adds a sample). */
+static void test_widest(const float *in)
+{
+  enum { N = 48 };
+  const carry_layer_type types[] = {CARRY_LAYER_LSTM, CARRY_LAYER_GRU};
+  test_rng rng = test_rng_new(41);
+  for (int k = 0; k < 2; ++k) {
+    carry_model *model = test_random_model(types[k], CARRY_MAX_UNITS, 1, 2,
+                                           false, &rng);
+    float expected[N], actual[N];
+    carry_stream *ref = carry_stream_create_with(model, N,
+                                                 CARRY_KERNELS_REFERENCE, NULL);
+    carry_stream *fast = carry_stream_create(model, N, NULL);
+    carry_stream_process(ref, in, NULL, expected, N);
+    carry_stream_process(fast, in, NULL, actual, N);
+    const double error = test_max_abs_diff(expected, actual, N);
+    printf("%s-1024 %-8s max |kernel - reference| = %.3g\n",
+           k ? "gru" : "lstm", carry_kernels_name(carry_stream_kernels(fast)),
+           error);
+    CHECK(error <= 2e-6 && test_spread(expected, N) > 1e-3,
+          "1024 units: error %g", error);
+    carry_stream_free(ref);
+    carry_stream_free(fast);
+    carry_model_free(model);
+  }
+}
+
 int main(void)
 {
   test_state_guard();
@@ -149,6 +177,7 @@ int main(void)
   const float knobs[] = {0.25f, 0.8f};
   test_rng rng = test_rng_new(7);
   test_signal(in, N_SAMPLES, 3);
+  test_widest(in);
   double worst = 0.0;
   for (size_t k = 0; k < sizeof(shapes) / sizeof(shapes[0]); ++k) {
     carry_model *model = make_model(&shapes[k], &rng);
