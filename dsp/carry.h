@@ -24,11 +24,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#if defined(_WIN32)
-#  define CARRY_API
-#else
-#  define CARRY_API __attribute__((visibility("default")))
-#endif
+/* Carry is linked statically into the plugin and the tools; nothing of it
+   is exported from the plugin's binary but lv2_descriptor. */
+#define CARRY_API
 
 #ifdef __cplusplus
 extern "C" {
@@ -277,8 +275,24 @@ CARRY_API carry_kernels carry_stream_kernels(const carry_stream *stream);
 /** The model the stream runs.  Thread: any. */
 CARRY_API const carry_model *carry_stream_model(const carry_stream *stream);
 
-/** Returns the state to the model's initial state.  Thread: audio. */
+/** Returns the state to the model's initial state, or to the settled state
+    after carry_stream_settle().  Thread: audio. */
 CARRY_API void carry_stream_reset(carry_stream *stream);
+
+/** Runs silence through the stream, with the given knobs (NULL for the
+    defaults), until its output settles (stays within 1e-7 for a block of
+    256 samples) or `max_samples` have run, and makes the state reached the
+    one reset() returns to.  A model started from zero state gives a
+    transient; this runs it off before any audio is heard.  Deterministic:
+    the same model and knobs settle to the same state.  Returns the number
+    of samples run.  Thread: worker (it runs the model for a while). */
+/** How long the plugin and `carry process` let a model settle: 2 s at
+    48 kHz.  Both use it, so that they give the same output. */
+#define CARRY_SETTLE_SAMPLES 96000u
+
+CARRY_API uint32_t carry_stream_settle(carry_stream *stream,
+                                       const float *knobs,
+                                       uint32_t max_samples);
 
 /** Runs `n` samples from `in` to `out` (which may be the same buffer).
     `knobs` holds the N - 1 conditioning values for this whole call, or is

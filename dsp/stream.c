@@ -23,11 +23,15 @@ struct carry_stream {
   carry_kernels kernels;
   const carry_kernel_table *table;  ///< NULL for the reference kernels
   int chunk;                        ///< Samples per chunk
-  float *h[CARRY_MAX_LAYERS];       ///< (Hp) per recurrent layer
-  float *c[CARRY_MAX_LAYERS];       ///< (Hp) per LSTM layer
+  float *state;                     ///< Every h and c, one block
+  float *reset_state;               ///< What reset() copies into `state`
+  size_t state_bytes;
+  float *h[CARRY_MAX_LAYERS];       ///< (Hp) per recurrent layer, in state
+  float *c[CARRY_MAX_LAYERS];       ///< (Hp) per LSTM layer, in state
   float *x0;                        ///< (chunk, N) the model's inputs
   float *y[2];                      ///< (chunk, widest) layer outputs
   double *reference_state;          ///< Reference kernels only
+  double *reference_reset;          ///< Reference kernels only
   double *reference_scratch;        ///< Reference kernels only
   void *memory;                     ///< The one allocation
 };
@@ -98,25 +102,68 @@ static void *arena_take(arena *a, size_t bytes)
   return p;
 }
 
+/** Floats for every layer's h and c. */
+static size_t state_floats(const carry_model *m)
+{
+  size_t n = 0;
+  for (int l = 0; l < m->spec.n_layers; ++l) {
+    const carry_packed_layer *p = &m->packed[l];
+    n += (p->h0 ? (size_t)p->n_padded : 0) + (p->c0 ? (size_t)p->n_padded : 0);
+  }
+  return n;
+}
+
+static void lay_out_state(carry_stream *s, arena *a)
+{
+  const carry_model *m = s->model;
+  s->state_bytes = state_floats(m) * sizeof(float);
+  s->state = arena_take(a, s->state_bytes);
+  s->reset_state = arena_take(a, s->state_bytes);
+  float *next = s->state;
+  for (int l = 0; l < m->spec.n_layers && next; ++l) {
+    const carry_packed_layer *p = &m->packed[l];
+    s->h[l] = p->h0 ? next : NULL;
+    next += p->h0 ? p->n_padded : 0;
+    s->c[l] = p->c0 ? next : NULL;
+    next += p->c0 ? p->n_padded : 0;
+  }
+}
+
 static void lay_out(carry_stream *s, arena *a)
 {
   const carry_model *m = s->model;
   const size_t chunk = (size_t)s->chunk;
-  for (int l = 0; l < m->spec.n_layers; ++l) {
-    const carry_packed_layer *p = &m->packed[l];
-    const size_t bytes = (size_t)p->n_padded * sizeof(float);
-    s->h[l] = p->h0 ? arena_take(a, bytes) : NULL;
-    s->c[l] = p->c0 ? arena_take(a, bytes) : NULL;
-  }
+  lay_out_state(s, a);
   s->x0 = arena_take(a, chunk * (size_t)m->spec.n_inputs * sizeof(float));
   for (int k = 0; k < 2; ++k) {
     s->y[k] = arena_take(a, chunk * (size_t)m->widest * sizeof(float));
   }
   if (s->kernels == CARRY_KERNELS_REFERENCE) {
-    s->reference_state =
-      arena_take(a, carry_reference_state_size(m) * sizeof(double));
+    const size_t n_state = carry_reference_state_size(m) * sizeof(double);
+    s->reference_state = arena_take(a, n_state);
+    s->reference_reset = arena_take(a, n_state);
     s->reference_scratch =
       arena_take(a, carry_reference_scratch_size(m) * sizeof(double));
+  }
+}
+
+/** The model's initial state becomes what reset() returns to. */
+static void init_reset_state(carry_stream *s)
+{
+  const carry_model *m = s->model;
+  for (int l = 0; l < m->spec.n_layers; ++l) {
+    const carry_packed_layer *p = &m->packed[l];
+    const size_t bytes = (size_t)p->n_padded * sizeof(float);
+    if (s->h[l]) {
+      memcpy(s->h[l], p->h0, bytes);
+    }
+    if (s->c[l]) {
+      memcpy(s->c[l], p->c0, bytes);
+    }
+  }
+  memcpy(s->reset_state, s->state, s->state_bytes);
+  if (s->reference_state) {
+    carry_reference_reset(m, s->reference_reset);
   }
 }
 
@@ -166,6 +213,7 @@ carry_stream *carry_stream_create_with(const carry_model *model,
   memset(s->memory, 0, count.used);
   arena real = {s->memory, 0};
   lay_out(s, &real);
+  init_reset_state(s);
   carry_stream_reset(s);
   carry_succeed(err);
   return s;
@@ -197,20 +245,48 @@ const carry_model *carry_stream_model(const carry_stream *stream)
 
 void carry_stream_reset(carry_stream *stream)
 {
-  const carry_model *m = stream->model;
-  for (int l = 0; l < m->spec.n_layers; ++l) {
-    const carry_packed_layer *p = &m->packed[l];
-    const size_t bytes = (size_t)p->n_padded * sizeof(float);
-    if (stream->h[l]) {
-      memcpy(stream->h[l], p->h0, bytes);
-    }
-    if (stream->c[l]) {
-      memcpy(stream->c[l], p->c0, bytes);
-    }
-  }
+  memcpy(stream->state, stream->reset_state, stream->state_bytes);
   if (stream->reference_state) {
-    carry_reference_reset(m, stream->reference_state);
+    memcpy(stream->reference_state, stream->reference_reset,
+           carry_reference_state_size(stream->model) * sizeof(double));
   }
+}
+
+/** Whether a block of output is flat and joins `previous` (the last output
+    before it) within the settling tolerance. */
+static bool is_flat(const float *out, uint32_t n, float previous)
+{
+  for (uint32_t t = 0; t < n; ++t) {
+    if (!(fabsf(out[t] - previous) <= 1e-7f)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+uint32_t carry_stream_settle(carry_stream *stream, const float *knobs,
+                             uint32_t max_samples)
+{
+  enum { BLOCK = 256 };
+  const float silence[BLOCK] = {0.0f};
+  float out[BLOCK];
+  float previous = NAN;
+  uint32_t done = 0;
+  while (done < max_samples) {
+    const uint32_t n = max_samples - done < BLOCK ? max_samples - done : BLOCK;
+    carry_stream_process(stream, silence, knobs, out, n);
+    done += n;
+    if (is_flat(out, n, previous)) {
+      break;
+    }
+    previous = out[n - 1];
+  }
+  memcpy(stream->reset_state, stream->state, stream->state_bytes);
+  if (stream->reference_state) {
+    memcpy(stream->reference_reset, stream->reference_state,
+           carry_reference_state_size(stream->model) * sizeof(double));
+  }
+  return done;
 }
 
 /* ------------------------------------------------------------------------ */

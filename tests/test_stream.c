@@ -229,6 +229,38 @@ static void test_denormals(void)
   carry_model_free(model);
 }
 
+/** Settling runs off the zero-state transient: silence then gives a flat
+    output from the first sample, reset() returns to the settled state, and
+    two streams settle alike. */
+static void test_settle(const carry_model *model)
+{
+  static float out[2048], again[2048];
+  const float zeros[2048] = {0.0f};
+  const float knobs[] = {0.8f, 0.1f};
+  carry_stream *fresh = carry_stream_create(model, 256, NULL);
+  carry_stream *a = carry_stream_create(model, 256, NULL);
+  carry_stream *b = carry_stream_create(model, 64, NULL);
+  carry_stream_process(fresh, zeros, knobs, out, 2048);
+  CHECK(test_spread(out, 2048) > 1e-4,
+        "from zero state, silence gives a transient (spread %g)",
+        test_spread(out, 2048));
+  const uint32_t n = carry_stream_settle(a, knobs, 96000);
+  CHECK(n > 0 && n < 96000, "the model settles (after %u samples)", n);
+  CHECK(carry_stream_settle(b, knobs, 96000) == n, "settling is repeatable");
+  carry_stream_process(a, zeros, knobs, out, 2048);
+  CHECK(test_spread(out, 2048) < 1e-6, "settled: silence stays flat (%g)",
+        test_spread(out, 2048));
+  carry_stream_process(a, input, knobs, out, 2048);
+  carry_stream_reset(a);
+  carry_stream_process(a, input, knobs, again, 2048);
+  CHECK(!memcmp(out, again, sizeof(out)), "reset returns to the settled state");
+  carry_stream_process(b, input, knobs, again, 2048);
+  CHECK(!memcmp(out, again, sizeof(out)), "two settled streams agree");
+  carry_stream_free(fresh);
+  carry_stream_free(a);
+  carry_stream_free(b);
+}
+
 int main(void)
 {
   test_signal(input, N_SAMPLES, 1);
@@ -242,6 +274,8 @@ int main(void)
   test_knobs(gru);
   test_non_finite_input(lstm);
   test_non_finite_input(gru);
+  test_settle(lstm);
+  test_settle(gru);
   test_initial_state(lstm);
   test_hostile_weights();
   test_denormals();

@@ -27,6 +27,7 @@ typedef struct process_args {
   const char *params[MAX_PARAMS];  ///< "NAME=VALUE" as typed
   int n_params;
   uint32_t block;                  ///< T: frames per read and per call
+  bool is_unsettled;               ///< Start from the model's own state
 } process_args;
 
 /** Everything a run holds, so that one function can free it all. */
@@ -70,6 +71,9 @@ static void print_help(void)
     "                          index, within the knob's range; repeatable\n"
     "  -b, --block N           frames per processing call, 1..%d\n"
     "                          (default %d); the output does not depend on it\n"
+    "      --no-settle         start from the model's initial state instead\n"
+    "                          of the state it settles to on silence (which\n"
+    "                          is what the plugin starts from)\n"
     "  -h, --help              shows this help\n"
     "\n"
     "Reports frames, channels, duration, speed, output peak and clipped\n"
@@ -124,6 +128,7 @@ static int parse_args(int argc, char **argv, process_args *args)
     {"model", required_argument, NULL, 'm'},
     {"param", required_argument, NULL, 'p'},
     {"block", required_argument, NULL, 'b'},
+    {"no-settle", no_argument, NULL, 'S'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
   };
@@ -136,6 +141,7 @@ static int parse_args(int argc, char **argv, process_args *args)
     case 'm': args->model_path = optarg; break;
     case 'p': status = add_param(args, optarg); break;
     case 'b': status = parse_block(optarg, &args->block); break;
+    case 'S': args->is_unsettled = true; break;
     case 'h': print_help(); return CLI_EXIT_OK;
     default: return cli_bad_option();
     }
@@ -272,6 +278,17 @@ static void check_sample_rate(const process_job *job, const char *in_path)
   }
 }
 
+/** Each stream runs silence until its output settles, as the plugin does
+    after loading, so that both start from the same state. */
+static void settle_streams(process_job *job)
+{
+  const bool has_knobs = carry_model_get_spec(job->model)->n_inputs > 1;
+  for (int c = 0; c < job->n_channels; ++c) {
+    carry_stream_settle(job->streams[c], has_knobs ? job->knobs : NULL,
+                        CARRY_SETTLE_SAMPLES);
+  }
+}
+
 static int create_streams(process_job *job, uint32_t block)
 {
   const size_t n_values = (size_t)block * (size_t)job->n_channels;
@@ -376,6 +393,9 @@ static int set_up(process_job *job, const process_args *args)
   if (status == CLI_EXIT_OK) {
     check_sample_rate(job, args->in_path);
     status = create_streams(job, args->block);
+  }
+  if (status == CLI_EXIT_OK && !args->is_unsettled) {
+    settle_streams(job);
   }
   if (status == CLI_EXIT_OK) {
     status = open_output(job, args->out_path);
