@@ -306,6 +306,18 @@ CARRY_API void carry_stream_process(carry_stream *stream, const float *in,
                                     const float *knobs, float *out,
                                     uint32_t n);
 
+/* ------------------------------------------------------------------------ */
+/** @name Floating-point mode */
+
+/** Flushes denormal numbers to zero on the calling thread (x86: FTZ and DAZ;
+    AArch64: FZ) and returns the previous mode.  carry_stream_process does
+    this itself; a plugin calls it around its own audio work.
+    Thread: audio. */
+CARRY_API uint64_t carry_flush_denormals(void);
+
+/** Restores a mode returned by carry_flush_denormals().  Thread: audio. */
+CARRY_API void carry_restore_fp_mode(uint64_t mode);
+
 #ifdef __cplusplus
 }
 #endif

@@ -292,9 +292,7 @@ uint32_t carry_stream_settle(carry_stream *stream, const float *knobs,
 /* ------------------------------------------------------------------------ */
 /* Processing */
 
-/** Flushes denormals to zero for the call (x86: FTZ and DAZ in MXCSR;
-    AArch64: FZ in FPCR) and gives back the mode to restore. */
-static uint64_t enter_flush_to_zero(void)
+uint64_t carry_flush_denormals(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
   const unsigned mode = _mm_getcsr();
@@ -309,7 +307,7 @@ static uint64_t enter_flush_to_zero(void)
 #endif
 }
 
-static void leave_flush_to_zero(uint64_t mode)
+void carry_restore_fp_mode(uint64_t mode)
 {
 #if defined(__x86_64__) || defined(__i386__)
   _mm_setcsr((unsigned)mode);
@@ -397,7 +395,7 @@ static void resolve_knobs(const carry_model *m, const float *knobs,
 void carry_stream_process(carry_stream *stream, const float *in,
                           const float *knobs, float *out, uint32_t n)
 {
-  const uint64_t fp_mode = enter_flush_to_zero();
+  const uint64_t fp_mode = carry_flush_denormals();
   float knob_values[CARRY_MAX_KNOBS];
   resolve_knobs(stream->model, knobs, knob_values);
   while (n > 0) {
@@ -412,5 +410,5 @@ void carry_stream_process(carry_stream *stream, const float *in,
     out += t;
     n -= (uint32_t)t;
   }
-  leave_flush_to_zero(fp_mode);
+  carry_restore_fp_mode(fp_mode);
 }

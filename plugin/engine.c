@@ -1,0 +1,246 @@
+/*
+  Engines: loading, settling, describing and running a model.
+*/
+
+#include "engine.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/** Samples a stream runs per call inside the plugin (run() works on
+    sub-blocks of at most this many). */
+#define ENGINE_MAX_BLOCK 64
+
+/* ------------------------------------------------------------------------ */
+/* Describing a model */
+
+/** snprintf for lines that may be cut short on purpose (a status line
+    keeps its start). */
+static void format_line(char *text, size_t size, const char *format, ...)
+  __attribute__((format(printf, 3, 4)));
+
+static void format_line(char *text, size_t size, const char *format, ...)
+{
+  va_list args;
+  va_start(args, format);
+  vsnprintf(text, size, format, args);
+  va_end(args);
+}
+
+static const char *type_name(carry_layer_type type)
+{
+  return type == CARRY_LAYER_GRU ? "GRU" : "LSTM";
+}
+
+/** "LSTM-32", "LSTM-16x2", "GRU-10/LSTM-6" or "dense". */
+static void describe_layers(const carry_model_spec *spec, char *text,
+                            size_t size)
+{
+  const carry_layer_spec *first = NULL;
+  int n_recurrent = 0;
+  bool is_uniform = true;
+  size_t used = 0;
+  text[0] = '\0';
+  for (int l = 0; l < spec->n_layers; ++l) {
+    const carry_layer_spec *layer = &spec->layers[l];
+    if (layer->type != CARRY_LAYER_LSTM && layer->type != CARRY_LAYER_GRU) {
+      continue;
+    }
+    first = first ? first : layer;
+    is_uniform = is_uniform && layer->type == first->type &&
+                 layer->n_units == first->n_units;
+    used += (size_t)snprintf(text + used, used < size ? size - used : 0,
+                             "%s%s-%d", n_recurrent ? "/" : "",
+                             type_name(layer->type), layer->n_units);
+    ++n_recurrent;
+  }
+  if (!first) {
+    snprintf(text, size, "dense");
+  } else if (is_uniform && n_recurrent > 1) {
+    snprintf(text, size, "%s-%dx%d", type_name(first->type), first->n_units,
+             n_recurrent);
+  }
+}
+
+/** "no knobs", "1 knob (drive)", "2 knobs (drive, tone)"; an unnamed knob
+    is "knob 2". */
+static void describe_knobs(const carry_model_spec *spec, char *text,
+                           size_t size)
+{
+  const int n = spec->n_inputs - 1;
+  if (n == 0) {
+    snprintf(text, size, "no knobs");
+    return;
+  }
+  size_t used = (size_t)snprintf(text, size, "%d knob%s (", n,
+                                 n == 1 ? "" : "s");
+  for (int k = 0; k < n && used < size; ++k) {
+    const char *name = spec->knobs[k].name;
+    const char *separator = k ? ", " : "";
+    used += (size_t)(name[0] ? snprintf(text + used, size - used, "%s%s",
+                                        separator, name)
+                             : snprintf(text + used, size - used,
+                                        "%sknob %d", separator, k + 1));
+  }
+  if (used < size) {
+    snprintf(text + used, size - used, ")");
+  }
+}
+
+static void describe_rate(double model_rate, double host_rate, char *text,
+                          size_t size)
+{
+  if (model_rate <= 0.0) {
+    snprintf(text, size, "rate unknown, running at the host's %.0f Hz",
+             host_rate);
+  } else if (model_rate != host_rate) {
+    snprintf(text, size, "%.0f Hz, host %.0f Hz: running as is", model_rate,
+             host_rate);
+  } else {
+    snprintf(text, size, "%.0f Hz", model_rate);
+  }
+}
+
+static void describe(carry_engine *engine, double host_rate)
+{
+  const carry_model_spec *spec = carry_model_get_spec(engine->model);
+  char layers[256], knobs[CARRY_MAX_KNOBS * (CARRY_NAME_SIZE + 2) + 32];
+  char rate[96];
+  describe_layers(spec, layers, sizeof(layers));
+  describe_knobs(spec, knobs, sizeof(knobs));
+  describe_rate(spec->sample_rate, host_rate, rate, sizeof(rate));
+  format_line(engine->status, sizeof(engine->status),
+              "loaded: \"%s\" %s, %s, %s", spec->name, layers, knobs, rate);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Life cycle */
+
+static carry_engine *new_engine(const char *path)
+{
+  carry_engine *engine = calloc(1, sizeof(carry_engine));
+  if (engine) {
+    format_line(engine->path, sizeof(engine->path), "%s", path);
+  }
+  return engine;
+}
+
+carry_engine *carry_engine_failed(const char *path, const char *status)
+{
+  carry_engine *engine = new_engine(path);
+  if (engine) {
+    format_line(engine->status, sizeof(engine->status), "%s", status);
+  }
+  return engine;
+}
+
+/** The loader names the whole path; the status line names the file. */
+static carry_engine *load_failed(const char *path, const char *message)
+{
+  const char *slash = strrchr(path, '/');
+  const size_t n = strlen(path);
+  char status[CARRY_STATUS_SIZE];
+  if (slash && !strncmp(message, path, n)) {
+    format_line(status, sizeof(status), "error: %s%s", slash + 1, message + n);
+  } else {
+    format_line(status, sizeof(status), "error: %s", message);
+  }
+  return carry_engine_failed(path, status);
+}
+
+static void set_knobs(carry_engine *engine)
+{
+  const carry_model_spec *spec = carry_model_get_spec(engine->model);
+  engine->n_knobs = spec->n_inputs - 1;
+  for (int k = 0; k < engine->n_knobs; ++k) {
+    engine->knob_min[k] = spec->knobs[k].min;
+    engine->knob_span[k] = spec->knobs[k].max - spec->knobs[k].min;
+    engine->knob_default[k] = spec->knobs[k].value;
+  }
+}
+
+static bool make_streams(carry_engine *engine, const float *knob_ports,
+                         carry_error *err)
+{
+  float knobs[CARRY_MAX_KNOBS];
+  if (knob_ports) {
+    carry_engine_knobs(engine, knob_ports, knobs);
+  } else {
+    memcpy(knobs, engine->knob_default, sizeof(knobs));
+  }
+  for (int c = 0; c < engine->n_channels; ++c) {
+    engine->streams[c] =
+      carry_stream_create(engine->model, ENGINE_MAX_BLOCK, err);
+    if (!engine->streams[c]) {
+      return false;
+    }
+    carry_stream_settle(engine->streams[c], knobs, CARRY_SETTLE_SAMPLES);
+  }
+  return true;
+}
+
+carry_engine *carry_engine_load(const char *path, int n_channels,
+                                double host_rate, const float *knob_ports)
+{
+  carry_error err = {CARRY_SUCCESS, ""};
+  carry_model *model = carry_model_load(path, &err);
+  if (!model) {
+    return load_failed(path, err.message);
+  }
+  carry_engine *engine = new_engine(path);
+  if (!engine) {
+    carry_model_free(model);
+    return NULL;
+  }
+  engine->model = model;
+  engine->n_channels = n_channels;
+  format_line(engine->name, sizeof(engine->name), "%s",
+              carry_model_get_spec(model)->name);
+  set_knobs(engine);
+  if (!make_streams(engine, knob_ports, &err)) {
+    carry_engine_free(engine);
+    return load_failed(path, err.message);
+  }
+  describe(engine, host_rate);
+  return engine;
+}
+
+void carry_engine_free(carry_engine *engine)
+{
+  if (engine) {
+    for (int c = 0; c < CARRY_MAX_CHANNELS; ++c) {
+      carry_stream_free(engine->streams[c]);
+    }
+    carry_model_free(engine->model);
+    free(engine);
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Running (audio thread) */
+
+void carry_engine_knobs(const carry_engine *engine, const float *knob_ports,
+                        float *knobs)
+{
+  for (int k = 0; k < engine->n_knobs; ++k) {
+    knobs[k] = k < CARRY_KNOB_PORTS
+                 ? engine->knob_min[k] + knob_ports[k] * engine->knob_span[k]
+                 : engine->knob_default[k];
+  }
+}
+
+void carry_engine_process(carry_engine *engine, int channel, const float *in,
+                          const float *knobs, float *out, uint32_t n)
+{
+  carry_stream_process(engine->streams[channel], in,
+                       engine->n_knobs ? knobs : NULL, out, n);
+}
+
+void carry_engine_reset(carry_engine *engine)
+{
+  for (int c = 0; c < engine->n_channels; ++c) {
+    carry_stream_reset(engine->streams[c]);
+  }
+}

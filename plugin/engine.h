@@ -1,0 +1,65 @@
+/*
+  An engine: one loaded model with a settled stream per channel, its knob
+  mapping and the status line that describes it.  Built and freed off the
+  audio thread; the audio thread only runs it.  A failed load is an engine
+  too, with no model and the error as its status, so that every outcome of
+  a load reaches run() the same way.
+*/
+
+#ifndef CARRY_PLUGIN_ENGINE_H
+#define CARRY_PLUGIN_ENGINE_H
+
+#include "carry.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CARRY_MAX_CHANNELS 2
+#define CARRY_KNOB_PORTS 3      ///< Knob ports on the plugin
+#define CARRY_PATH_SIZE 2048    ///< Bytes of a model path, with its NUL
+#define CARRY_STATUS_SIZE 768   ///< Bytes of a status line, with its NUL
+
+typedef struct carry_engine {
+  struct carry_engine *prev_live;  ///< The instance's list of live engines
+  struct carry_engine *next_live;
+  carry_model *model;              ///< NULL for a failed load
+  carry_stream *streams[CARRY_MAX_CHANNELS];
+  int n_channels;
+  int n_knobs;                     ///< N - 1 of the model
+  float knob_min[CARRY_MAX_KNOBS];
+  float knob_span[CARRY_MAX_KNOBS];  ///< max - min
+  float knob_default[CARRY_MAX_KNOBS];
+  char path[CARRY_PATH_SIZE];
+  char name[CARRY_NAME_SIZE];
+  char status[CARRY_STATUS_SIZE];
+} carry_engine;
+
+/** Loads the model at `path`, makes a stream per channel, and settles each
+    with the knob port values `knob_ports` (CARRY_KNOB_PORTS of them, 0..1),
+    or with the model's own defaults when `knob_ports` is NULL.  Never returns
+    NULL unless out of memory: a failed load gives an engine without a
+    model whose status says why.  Thread: worker.  Allocates. */
+carry_engine *carry_engine_load(const char *path, int n_channels,
+                                double host_rate, const float *knob_ports);
+
+/** An engine without a model carrying `status`.  Thread: worker. */
+carry_engine *carry_engine_failed(const char *path, const char *status);
+
+/** Frees an engine; NULL is a no-op.  Thread: worker.  Frees. */
+void carry_engine_free(carry_engine *engine);
+
+/** The model's knob values for the knob ports' values (0..1) mapped onto
+    each knob's range; knobs without a port keep their defaults.
+    Thread: audio. */
+void carry_engine_knobs(const carry_engine *engine, const float *knob_ports,
+                        float *knobs);
+
+/** Runs `n` samples of channel `channel`.  Thread: audio. */
+void carry_engine_process(carry_engine *engine, int channel, const float *in,
+                          const float *knobs, float *out, uint32_t n);
+
+/** Returns every stream to its settled state.  Thread: audio. */
+void carry_engine_reset(carry_engine *engine);
+
+#endif

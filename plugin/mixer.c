@@ -1,0 +1,226 @@
+/*
+  The audio path: parameters that glide sample by sample, the model
+  crossfade, dry/wet mix and bypass.
+
+    x   = in * input_gain
+    y   = current(x), crossfaded into incoming(x) while a new model arrives
+          (the dry pass-through x stands in for a missing model)
+    out = in + (enabled * mix) * (y * output_gain - in)
+
+  Audio is cut on a fixed grid of CARRY_GRID samples counted from
+  activate(): the knobs reach the streams once per cell and model swaps
+  complete at cell ends, so with steady controls the output is the same
+  whatever the host's block sizes.
+*/
+
+#include "plugin.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------ */
+/* Parameters */
+
+static float port_value(const float *port, float lo, float hi, float fallback)
+{
+  if (!port || !isfinite(*port)) {
+    return fallback;
+  }
+  return *port < lo ? lo : *port > hi ? hi : *port;
+}
+
+/** Sets a linear gain target from a dB port, computing the power only when
+    the port moved. */
+static void read_gain(carry_plugin *self, int index, carry_glide *gain)
+{
+  const float db = port_value(self->params[index], -24.0f, 24.0f,
+                              self->last_gain_db[index]);
+  if (db != self->last_gain_db[index]) {
+    self->last_gain_db[index] = db;
+    gain->target = powf(10.0f, db / 20.0f);
+  }
+}
+
+void carry_read_params(carry_plugin *self)
+{
+  const float *const *p = self->params;
+  read_gain(self, 0, &self->input_gain);
+  read_gain(self, 1, &self->output_gain);
+  self->mix.target = port_value(p[PORT_MIX - PORT_INPUT_GAIN], 0.0f, 1.0f,
+                                self->mix.target);
+  for (int k = 0; k < CARRY_KNOB_PORTS; ++k) {
+    self->knobs[k].target = port_value(p[PORT_KNOB + k - PORT_INPUT_GAIN],
+                                       0.0f, 1.0f, self->knobs[k].target);
+  }
+  const float enabled = port_value(p[PORT_ENABLED - PORT_INPUT_GAIN], 0.0f,
+                                   1.0f, self->enabled.target);
+  self->enabled.target = enabled > 0.5f ? 1.0f : 0.0f;
+}
+
+void carry_snap_params(carry_plugin *self)
+{
+  carry_read_params(self);
+  carry_glide *glides[] = {&self->input_gain, &self->output_gain, &self->mix,
+                           &self->enabled, &self->knobs[0], &self->knobs[1],
+                           &self->knobs[2]};
+  for (size_t k = 0; k < sizeof(glides) / sizeof(glides[0]); ++k) {
+    glides[k]->value = glides[k]->target;
+  }
+  for (int k = 0; k < CARRY_KNOB_PORTS; ++k) {
+    self->cell_knobs[k] = self->knobs[k].value;
+  }
+}
+
+/** One-pole step, landing exactly on the target once close. */
+static float glide(carry_glide *g, float coef)
+{
+  const float distance = g->target - g->value;
+  g->value = fabsf(distance) < 1e-6f ? g->target : g->value + distance * coef;
+  return g->value;
+}
+
+/** Straight-line step of at most `step`. */
+static float slew(carry_glide *g, float step)
+{
+  const float distance = g->target - g->value;
+  g->value = distance > step    ? g->value + step
+             : distance < -step ? g->value - step
+                                : g->target;
+  return g->value;
+}
+
+/* ------------------------------------------------------------------------ */
+/* One cell */
+
+/** Per-sample gains, mix, bypass and fade for `n` samples. */
+static void fill_ramps(carry_plugin *self, uint32_t n)
+{
+  const float coef = self->glide_coef;
+  for (uint32_t t = 0; t < n; ++t) {
+    self->ramp_in[t] = glide(&self->input_gain, coef);
+    self->ramp_out[t] = glide(&self->output_gain, coef);
+    self->ramp_mix[t] = glide(&self->mix, coef) *
+                        slew(&self->enabled, self->enable_step);
+    for (int k = 0; k < CARRY_KNOB_PORTS; ++k) {
+      glide(&self->knobs[k], coef);
+    }
+    if (self->incoming) {
+      self->fade = fminf(self->fade + self->fade_step, 1.0f);
+    }
+    self->ramp_fade[t] = self->fade;
+  }
+}
+
+/** The model's part of one channel: y = current(x) faded into
+    incoming(x), or x where a model is missing. */
+static void render(carry_plugin *self, int c, uint32_t n)
+{
+  float knobs[CARRY_MAX_KNOBS];
+  if (self->current) {
+    carry_engine_knobs(self->current, self->cell_knobs, knobs);
+    carry_engine_process(self->current, c, self->x, knobs, self->y, n);
+  } else {
+    memcpy(self->y, self->x, n * sizeof(float));
+  }
+  if (!self->incoming) {
+    return;
+  }
+  carry_engine_knobs(self->incoming, self->cell_knobs, knobs);
+  carry_engine_process(self->incoming, c, self->x, knobs, self->z, n);
+  for (uint32_t t = 0; t < n; ++t) {
+    const float f = self->ramp_fade[t];
+    self->y[t] = f >= 1.0f ? self->z[t] : self->y[t] + f * (self->z[t] - self->y[t]);
+  }
+}
+
+static void process_channel(carry_plugin *self, int c, uint32_t offset,
+                            uint32_t n)
+{
+  memcpy(self->dry, self->in[c] + offset, n * sizeof(float));
+  for (uint32_t t = 0; t < n; ++t) {
+    self->x[t] = self->dry[t] * self->ramp_in[t];
+  }
+  render(self, c, n);
+  float *out = self->out[c] + offset;
+  for (uint32_t t = 0; t < n; ++t) {
+    const float w = self->ramp_mix[t];
+    const float wet = self->y[t] * self->ramp_out[t];
+    out[t] = w >= 1.0f ? wet : self->dry[t] + w * (wet - self->dry[t]);
+  }
+}
+
+/** At a cell's end: a finished fade makes the incoming model current and
+    starts the waiting one; the next cell's knobs are taken. */
+static void end_cell(carry_plugin *self)
+{
+  if (self->incoming && self->fade >= 1.0f) {
+    carry_retire(self, self->current);
+    self->current = self->incoming;
+    self->incoming = self->waiting;
+    self->waiting = NULL;
+    self->fade = 0.0f;
+  }
+  for (int k = 0; k < CARRY_KNOB_PORTS; ++k) {
+    self->cell_knobs[k] = self->knobs[k].value;
+  }
+}
+
+static void process_cell(carry_plugin *self, uint32_t offset, uint32_t n)
+{
+  fill_ramps(self, n);
+  for (int c = 0; c < self->n_channels; ++c) {
+    process_channel(self, c, offset, n);
+  }
+  self->clock += n;
+  if (self->clock % CARRY_GRID == 0) {
+    end_cell(self);
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+/* A block */
+
+static bool is_finite_input(const carry_plugin *self, uint32_t n)
+{
+  for (int c = 0; c < self->n_channels; ++c) {
+    for (uint32_t t = 0; t < n; ++t) {
+      if (!isfinite(self->in[c][t])) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+/** A NaN or infinity in the input: silence for this block, and every
+    model back to its settled state, so that nothing of it stays. */
+static void refuse_block(carry_plugin *self, uint32_t n)
+{
+  carry_engine *engines[] = {self->current, self->incoming, self->waiting};
+  for (int k = 0; k < 3; ++k) {
+    if (engines[k]) {
+      carry_engine_reset(engines[k]);
+    }
+  }
+  for (int c = 0; c < self->n_channels; ++c) {
+    memset(self->out[c], 0, n * sizeof(float));
+  }
+}
+
+void carry_process(carry_plugin *self, uint32_t n)
+{
+  const uint64_t fp_mode = carry_flush_denormals();
+  if (!is_finite_input(self, n)) {
+    refuse_block(self, n);
+    self->clock += n;
+    carry_restore_fp_mode(fp_mode);
+    return;
+  }
+  for (uint32_t offset = 0; offset < n;) {
+    const uint32_t to_edge = CARRY_GRID - (uint32_t)(self->clock % CARRY_GRID);
+    const uint32_t count = n - offset < to_edge ? n - offset : to_edge;
+    process_cell(self, offset, count);
+    offset += count;
+  }
+  carry_restore_fp_mode(fp_mode);
+}

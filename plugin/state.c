@@ -1,0 +1,110 @@
+/*
+  State: the model's path, mapped through state:mapPath so that a session
+  can move.  restore() loads through the worker when the host gives one
+  for it, and otherwise loads at once (Ardour restores a running instance
+  without a worker) and hands the engine to run() through the mailbox.
+*/
+
+#include "plugin.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void free_mapped(const LV2_Feature *const *features, char *path)
+{
+  const LV2_State_Free_Path *free_path =
+    (const LV2_State_Free_Path *)carry_find_feature(features,
+                                                    LV2_STATE__freePath);
+  if (free_path) {
+    free_path->free_path(free_path->handle, path);
+  } else {
+    free(path);
+  }
+}
+
+LV2_State_Status carry_save(LV2_Handle instance, LV2_State_Store_Function store,
+                            LV2_State_Handle handle, uint32_t flags,
+                            const LV2_Feature *const *features)
+{
+  (void)flags;
+  carry_plugin *self = (carry_plugin *)instance;
+  const LV2_State_Map_Path *map_path =
+    (const LV2_State_Map_Path *)carry_find_feature(features,
+                                                   LV2_STATE__mapPath);
+  char path[CARRY_PATH_SIZE];
+  pthread_mutex_lock(&self->lock);
+  memcpy(path, self->saved_path, sizeof(path));
+  pthread_mutex_unlock(&self->lock);
+  if (!path[0]) {
+    return LV2_STATE_SUCCESS; // no model: nothing to save
+  }
+  char *abstract = map_path ? map_path->abstract_path(map_path->handle, path)
+                            : NULL;
+  const char *stored = abstract ? abstract : path;
+  const LV2_State_Status status =
+    store(handle, self->uris.carry_model, stored, strlen(stored) + 1,
+          self->uris.atom_Path, LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE);
+  if (abstract) {
+    free_mapped(features, abstract);
+  }
+  return status;
+}
+
+/** Loads here and now, and leaves the engine (or the failure) in the
+    mailbox for run(). */
+static LV2_State_Status restore_now(carry_plugin *self, const char *path)
+{
+  atomic_fetch_add(&self->latest_request, 1); // overtakes loads under way
+  carry_engine *engine = carry_engine_load(path, self->n_channels, self->rate,
+                                           NULL);
+  if (!engine) {
+    return LV2_STATE_ERR_UNKNOWN;
+  }
+  if (!engine->model) {
+    lv2_log_error(&self->logger, "Carry: %s\n", engine->status);
+  }
+  carry_track(self, engine);
+  carry_engine *unread = atomic_exchange(&self->mailbox, engine);
+  if (unread) {
+    carry_untrack_free(self, unread); // run() never saw it
+  }
+  return LV2_STATE_SUCCESS;
+}
+
+LV2_State_Status carry_restore(LV2_Handle instance,
+                               LV2_State_Retrieve_Function retrieve,
+                               LV2_State_Handle handle, uint32_t flags,
+                               const LV2_Feature *const *features)
+{
+  (void)flags;
+  carry_plugin *self = (carry_plugin *)instance;
+  size_t size = 0;
+  uint32_t type = 0, value_flags = 0;
+  const char *value = (const char *)retrieve(handle, self->uris.carry_model,
+                                             &size, &type, &value_flags);
+  if (!value) {
+    return LV2_STATE_SUCCESS; // nothing stored: keep what runs
+  }
+  if (type != self->uris.atom_Path || size == 0 || value[size - 1]) {
+    return LV2_STATE_ERR_BAD_TYPE;
+  }
+  const LV2_State_Map_Path *map_path =
+    (const LV2_State_Map_Path *)carry_find_feature(features,
+                                                   LV2_STATE__mapPath);
+  char *absolute = map_path ? map_path->absolute_path(map_path->handle, value)
+                            : NULL;
+  const char *path = absolute ? absolute : value;
+  LV2_Worker_Schedule *schedule = (LV2_Worker_Schedule *)carry_find_feature(
+    features, LV2_WORKER__schedule);
+  LV2_State_Status status = LV2_STATE_SUCCESS;
+  if (!schedule) {
+    status = restore_now(self, path);
+  } else if (!carry_request_load(self, schedule, path,
+                                 (uint32_t)strlen(path), NULL)) {
+    status = restore_now(self, path);
+  }
+  if (absolute) {
+    free_mapped(features, absolute);
+  }
+  return status;
+}
