@@ -60,7 +60,9 @@ static LV2_State_Status restore_now(carry_plugin *self, const char *path)
   if (!engine) {
     return LV2_STATE_ERR_UNKNOWN;
   }
-  if (!engine->model) {
+  if (engine->model) {
+    lv2_log_note(&self->logger, "Carry: %s\n", engine->status);
+  } else {
     lv2_log_error(&self->logger, "Carry: %s\n", engine->status);
   }
   carry_track(self, engine);

@@ -194,7 +194,9 @@ static LV2_Worker_Status load(carry_plugin *self,
     carry_engine_free(engine);
     return LV2_WORKER_SUCCESS;
   }
-  if (!engine->model) {
+  if (engine->model) {
+    lv2_log_note(&self->logger, "Carry: %s\n", engine->status);
+  } else {
     lv2_log_error(&self->logger, "Carry: %s\n", engine->status);
   }
   carry_track(self, engine);
