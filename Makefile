@@ -4,7 +4,7 @@
 
 # Debian packages the build needs.
 PACKAGES = gcc libc6-dev pkg-config meson ninja-build libjansson-dev \
-	libsndfile1-dev locales
+	libsndfile1-dev lv2-dev liblilv-dev lilv-utils sordi locales
 
 BUILD = build
 SANITIZE_BUILD = build-sanitize
@@ -13,11 +13,13 @@ DEMO_OUT = demo/out
 DEMO_MODEL = presets/demo/soft-clip.json
 DEMO_SECONDS = 12
 
-# `make install` copies carry to ~/.local/bin; with PREFIX=/some/dir it
-# runs `meson install` into that prefix instead.
+# `make install` copies carry to ~/.local/bin and the plugin bundle to
+# ~/.lv2; with PREFIX=/some/dir it runs `meson install` into that prefix
+# instead (the bundle goes to PREFIX/lib/lv2 unless -Dlv2dir says else).
 PREFIX =
 BINDIR = $(HOME)/.local/bin
 MANDIR = $(HOME)/.local/share/man/man1
+LV2DIR = $(HOME)/.lv2
 
 TEST_OPTIONS = -Dwerror=true -Dwarning_level=3
 SANITIZE_OPTIONS = --buildtype=debugoptimized \
@@ -86,6 +88,9 @@ install: build
 ifeq ($(PREFIX),)
 	install -D -m 755 $(CARRY) $(BINDIR)/carry
 	install -D -m 644 tools/carry.1 $(MANDIR)/carry.1
+	meson configure $(BUILD) -Dlv2dir=$(LV2DIR)
+	meson install -C $(BUILD) --tags lv2
+	@echo "Installed the plugin bundle in $(LV2DIR)/carry.lv2"
 	@case ":$$PATH:" in *":$(BINDIR):"*) ;; \
 		*) echo "Note: $(BINDIR) is not on your PATH";; esac
 else
@@ -96,6 +101,7 @@ endif
 uninstall:
 ifeq ($(PREFIX),)
 	rm -f $(BINDIR)/carry $(MANDIR)/carry.1
+	rm -rf $(LV2DIR)/carry.lv2
 else
 	ninja -C $(BUILD) uninstall
 endif
