@@ -165,8 +165,8 @@ static void run(LV2_Handle instance, uint32_t n_samples)
   carry_begin_notify(self);
   take_mailbox(self);
   carry_retry_retired(self);
-  carry_read_control(self);
   carry_read_params(self);
+  carry_read_control(self); // a load settles with the knobs just read
   carry_process(self, n_samples);
   carry_end_notify(self);
   if (self->latency) {

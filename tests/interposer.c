@@ -16,6 +16,20 @@
 static interposer_counts own_counts;
 interposer_counts *interposer = &own_counts;
 
+/* The executable's own thread-local storage is reached through the thread
+   pointer, without a call that could allocate. */
+static _Thread_local bool counts_this_thread;
+
+static bool is_counted(void)
+{
+  return interposer->is_counting || counts_this_thread;
+}
+
+void interposer_count_this_thread(bool is_on)
+{
+  counts_this_thread = is_on;
+}
+
 void *__libc_malloc(size_t size);
 void *__libc_calloc(size_t n, size_t size);
 void *__libc_realloc(void *p, size_t size);
@@ -24,7 +38,7 @@ void __libc_free(void *p);
 
 static void note_alloc(void)
 {
-  if (interposer->is_counting) {
+  if (is_counted()) {
     ++interposer->n_allocs;
   }
 }
@@ -69,7 +83,7 @@ INTERPOSER int posix_memalign(void **p, size_t alignment, size_t size)
 
 INTERPOSER void free(void *p)
 {
-  if (interposer->is_counting) {
+  if (is_counted()) {
     ++interposer->n_frees;
   }
   __libc_free(p);
@@ -94,7 +108,7 @@ static int counted(lock_fn *real, const char *name, void *lock)
   if (!*real) {
     *real = find_next(name);
   }
-  if (interposer->is_counting) {
+  if (is_counted()) {
     ++interposer->n_locks;
   }
   return (*real)(lock);

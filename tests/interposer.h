@@ -1,16 +1,20 @@
 /*
-  Counts allocations and lock waits in the whole process, to prove that a
-  piece of code makes none.  Linking tests/interposer.c into an executable
-  replaces malloc and friends, and the pthread lock functions, for every
-  library of the process.  Not for the sanitizer builds, whose runtimes own
-  malloc themselves.
+  Counts allocations and lock waits, to prove that a piece of code makes
+  none.  Linking tests/interposer.c into an executable replaces malloc and
+  friends, and the pthread lock functions, for every library of the process.
+  Calls are counted either in the whole process (`is_counting`) or only on
+  the threads that ask for it (interposer_count_this_thread()), so that a
+  test can watch an audio thread while a worker thread allocates.  Not for
+  the sanitizer builds, whose runtimes own malloc themselves.
 */
 
 #ifndef CARRY_TEST_INTERPOSER_H
 #define CARRY_TEST_INTERPOSER_H
 
+#include <stdbool.h>
+
 typedef struct {
-  volatile int is_counting;  ///< Count only while set
+  volatile int is_counting;  ///< Count calls from every thread while set
   volatile long n_allocs;    ///< malloc, calloc, realloc and aligned forms
   volatile long n_frees;
   volatile long n_locks;     ///< Mutex, rwlock and semaphore waits
@@ -23,5 +27,9 @@ extern interposer_counts *interposer;
 /** Finds the real lock functions, so that none is looked up while
     counting; call first thing in main(). */
 void interposer_init(void);
+
+/** Counts (or stops counting) the calls made by the calling thread only,
+    whatever `is_counting` says for the others. */
+void interposer_count_this_thread(bool is_on);
 
 #endif
