@@ -299,8 +299,8 @@ CARRY_API uint32_t carry_stream_settle(carry_stream *stream,
     NULL for the model's defaults.  Any `n` is allowed.  The output is bit
     for bit the same however a signal is split into calls, given the same
     knob values.  A NaN or infinite input sample is read as 0, and a state
-    that becomes non-finite is returned to the initial state, so bad input
-    never poisons the stream for good.  Denormals are flushed during the
+    that becomes non-finite is returned to the reset state (the initial or
+    the settled state), so bad input never poisons the stream for good.  Denormals are flushed during the
     call.  Thread: audio.  No allocation, locks or system calls. */
 CARRY_API void carry_stream_process(carry_stream *stream, const float *in,
                                     const float *knobs, float *out,

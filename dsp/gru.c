@@ -83,14 +83,15 @@ static bool gru_step(const carry_packed_layer *layer, const float *x,
 }
 
 void carry_gru_chunk(const carry_packed_layer *layer, const float *x,
-                     int x_stride, int n_samples, float *h, float *y)
+                     int x_stride, int n_samples, float *h, float *y,
+                     const float *h_reset)
 {
   const size_t Hp = (size_t)layer->n_padded;
   const float *h_prev = h;
   for (size_t t = 0; t < (size_t)n_samples; ++t) {
     float *h_out = y + t * Hp;
     if (!gru_step(layer, x + t * (size_t)x_stride, h_prev, h_out)) {
-      memcpy(h_out, layer->h0, Hp * sizeof(float));
+      memcpy(h_out, h_reset, Hp * sizeof(float));
     }
     h_prev = h_out;
   }

@@ -72,12 +72,14 @@ struct carry_model {
     `y` receives its output, T rows of Hp floats.  The state (`h`, `c`) is
     carried from call to call. */
 typedef struct carry_kernel_table {
-  /// LSTM over a chunk.
+  /// LSTM over a chunk; a state that turns non-finite is replaced by
+  /// `h_reset` and `c_reset` (Hp each).
   void (*lstm)(const carry_packed_layer *layer, const float *x, int x_stride,
-               int n_samples, float *h, float *c, float *y);
-  /// GRU over a chunk.
+               int n_samples, float *h, float *c, float *y,
+               const float *h_reset, const float *c_reset);
+  /// GRU over a chunk; likewise with `h_reset`.
   void (*gru)(const carry_packed_layer *layer, const float *x, int x_stride,
-              int n_samples, float *h, float *y);
+              int n_samples, float *h, float *y, const float *h_reset);
   /// Dense layer with its activation.
   void (*dense)(const carry_packed_layer *layer, const float *x, int x_stride,
                 int n_samples, float *y);
@@ -100,9 +102,11 @@ size_t carry_reference_scratch_size(const carry_model *model);
 void carry_reference_reset(const carry_model *model, double *state);
 
 /** One step of every layer for the N inputs `x`; returns the network
-    output before skip and gains. */
+    output before skip and gains.  A layer whose state turns non-finite
+    takes its part of `reset_state` (laid out as `state`). */
 double carry_reference_step(const carry_model *model, const float *x,
-                            double *state, double *scratch);
+                            double *state, const double *reset_state,
+                            double *scratch);
 
 /** Writes a formatted message into `err` (if not NULL) and returns
     `status`. */

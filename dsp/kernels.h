@@ -26,10 +26,11 @@
 
 void carry_lstm_chunk(const carry_packed_layer *layer, const float *x,
                       int x_stride, int n_samples, float *h, float *c,
-                      float *y);
+                      float *y, const float *h_reset, const float *c_reset);
 
 void carry_gru_chunk(const carry_packed_layer *layer, const float *x,
-                     int x_stride, int n_samples, float *h, float *y);
+                     int x_stride, int n_samples, float *h, float *y,
+                     const float *h_reset);
 
 void carry_dense_chunk(const carry_packed_layer *layer, const float *x,
                        int x_stride, int n_samples, float *y);

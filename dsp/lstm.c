@@ -67,15 +67,15 @@ static bool lstm_step(const carry_packed_layer *layer, const float *x,
 
 void carry_lstm_chunk(const carry_packed_layer *layer, const float *x,
                       int x_stride, int n_samples, float *h, float *c,
-                      float *y)
+                      float *y, const float *h_reset, const float *c_reset)
 {
   const size_t Hp = (size_t)layer->n_padded;
   const float *h_prev = h;
   for (size_t t = 0; t < (size_t)n_samples; ++t) {
     float *h_out = y + t * Hp;
     if (!lstm_step(layer, x + t * (size_t)x_stride, h_prev, c, h_out)) {
-      memcpy(h_out, layer->h0, Hp * sizeof(float));
-      memcpy(c, layer->c0, Hp * sizeof(float));
+      memcpy(h_out, h_reset, Hp * sizeof(float));
+      memcpy(c, c_reset, Hp * sizeof(float));
     }
     h_prev = h_out;
   }

@@ -77,7 +77,8 @@ static bool all_finite(const double *v, int n)
   return true;
 }
 
-static void reset_layer(const carry_layer_weights *w, double *h, double *c)
+/** The model's initial state of one layer. */
+static void init_layer(const carry_layer_weights *w, double *h, double *c)
 {
   for (int j = 0; j < w->n_units; ++j) {
     h[j] = w->h0[j];
@@ -87,8 +88,18 @@ static void reset_layer(const carry_layer_weights *w, double *h, double *c)
   }
 }
 
+/** A non-finite state gives way to the layer's reset state: `reset` holds
+    h then c, as the state does. */
+static void reset_layer(const carry_layer_weights *w, double *h,
+                        const double *reset)
+{
+  const size_t n = (size_t)w->n_units * (w->c0 ? 2 : 1);
+  memcpy(h, reset, n * sizeof(double));
+}
+
 static void lstm_step(const carry_layer_weights *w, const double *x,
-                      double *h, double *c, double *gates)
+                      double *h, double *c, const double *reset,
+                      double *gates)
 {
   const int H = w->n_units;
   affine(w, x, gates);
@@ -100,12 +111,12 @@ static void lstm_step(const carry_layer_weights *w, const double *x,
     h[j] = o * tanh(c[j]);
   }
   if (!all_finite(h, H) || !all_finite(c, H)) {
-    reset_layer(w, h, c);
+    reset_layer(w, h, reset);
   }
 }
 
 static void gru_step(const carry_layer_weights *w, const double *x, double *h,
-                     double *gates)
+                     const double *reset, double *gates)
 {
   const int H = w->n_units;
   double *rec = gates + 3 * H; // (3H) recurrent part, with its own bias
@@ -121,7 +132,7 @@ static void gru_step(const carry_layer_weights *w, const double *x, double *h,
     h[j] = (1.0 - z) * n + z * h[j];
   }
   if (!all_finite(h, H)) {
-    reset_layer(w, h, NULL);
+    reset_layer(w, h, reset);
   }
 }
 
@@ -168,14 +179,15 @@ void carry_reference_reset(const carry_model *model, double *state)
   for (int l = 0; l < model->spec.n_layers; ++l) {
     const carry_layer_weights *w = &model->layers[l];
     if (w->h0) {
-      reset_layer(w, state, state + w->n_units);
+      init_layer(w, state, state + w->n_units);
       state += 2 * w->n_units;
     }
   }
 }
 
 double carry_reference_step(const carry_model *model, const float *x,
-                            double *state, double *scratch)
+                            double *state, const double *reset_state,
+                            double *scratch)
 {
   double *in = scratch, *out = scratch + model->widest;
   double *gates = scratch + 2 * model->widest;
@@ -186,14 +198,15 @@ double carry_reference_step(const carry_model *model, const float *x,
     const carry_layer_weights *w = &model->layers[l];
     double *h = state, *c = state + w->n_units;
     switch (w->type) {
-    case CARRY_LAYER_LSTM: lstm_step(w, in, h, c, gates); break;
-    case CARRY_LAYER_GRU: gru_step(w, in, h, gates); break;
+    case CARRY_LAYER_LSTM: lstm_step(w, in, h, c, reset_state, gates); break;
+    case CARRY_LAYER_GRU: gru_step(w, in, h, reset_state, gates); break;
     case CARRY_LAYER_DENSE: dense_step(w, in, out); break;
     case CARRY_LAYER_ACTIVATION: activation_step(w, in, out); break;
     }
     if (w->h0) {
       memcpy(out, h, (size_t)w->n_units * sizeof(double));
       state += 2 * w->n_units;
+      reset_state += 2 * w->n_units;
     }
     double *swap = in;
     in = out;

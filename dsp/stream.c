@@ -340,6 +340,12 @@ static float finish_sample(const carry_stream *s, float net, float x)
   return isfinite(y) ? y : 0.0f;
 }
 
+/** Where reset() takes a state array's values from. */
+static const float *reset_of(const carry_stream *s, const float *array)
+{
+  return s->reset_state + (array - s->state);
+}
+
 static void run_layers(carry_stream *s, int n_samples, float *out)
 {
   const carry_model *m = s->model;
@@ -351,10 +357,12 @@ static void run_layers(carry_stream *s, int n_samples, float *out)
     float *y = s->y[l & 1];
     switch (p->type) {
     case CARRY_LAYER_LSTM:
-      s->table->lstm(p, x, stride, n_samples, s->h[l], s->c[l], y);
+      s->table->lstm(p, x, stride, n_samples, s->h[l], s->c[l], y,
+                     reset_of(s, s->h[l]), reset_of(s, s->c[l]));
       break;
     case CARRY_LAYER_GRU:
-      s->table->gru(p, x, stride, n_samples, s->h[l], y);
+      s->table->gru(p, x, stride, n_samples, s->h[l], y,
+                    reset_of(s, s->h[l]));
       break;
     case CARRY_LAYER_DENSE: s->table->dense(p, x, stride, n_samples, y); break;
     case CARRY_LAYER_ACTIVATION:
@@ -375,8 +383,9 @@ static void run_reference(carry_stream *s, int n_samples, float *out)
   const int N = s->model->spec.n_inputs;
   for (int t = 0; t < n_samples; ++t) {
     const float *x = s->x0 + (size_t)t * (size_t)N;
-    const double net = carry_reference_step(
-      s->model, x, s->reference_state, s->reference_scratch);
+    const double net =
+      carry_reference_step(s->model, x, s->reference_state,
+                           s->reference_reset, s->reference_scratch);
     out[t] = finish_sample(s, (float)net, x[0]);
   }
 }

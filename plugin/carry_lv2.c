@@ -144,6 +144,7 @@ static void activate(LV2_Handle instance)
 {
   carry_plugin *self = (carry_plugin *)instance;
   carry_snap_params(self);
+  carry_reset_engines(self); // LV2: a new activation forgets all history
   self->clock = 0;
 }
 

@@ -23,6 +23,7 @@
 typedef struct carry_engine {
   struct carry_engine *prev_live;  ///< The instance's list of live engines
   struct carry_engine *next_live;
+  uint32_t sequence;               ///< The load request it answers
   carry_model *model;              ///< NULL for a failed load
   carry_stream *streams[CARRY_MAX_CHANNELS];
   int n_channels;

@@ -54,17 +54,18 @@ static void on_set(carry_plugin *self, const LV2_Atom_Object *object)
   }
   uint32_t length = 0;
   const char *path = path_of(self, value, &length);
-  float knob_ports[CARRY_KNOB_PORTS];
-  for (int k = 0; k < CARRY_KNOB_PORTS; ++k) {
-    knob_ports[k] = self->knobs[k].target;
-  }
   if (!path || length == 0) {
     set_error(self, "error: patch:Set of the model without a file path");
   } else if (length >= CARRY_PATH_SIZE) {
     set_error(self, "error: the model's path is too long");
-  } else if (!carry_request_load(self, self->schedule, path, length,
-                                 knob_ports)) {
-    set_error(self, "error: the host's worker did not take the request");
+  } else {
+    // Only the newest request of a cycle goes to the worker (after the
+    // loop), and it waits here until the worker takes it.
+    memcpy(self->pending_path, path, length);
+    self->pending_length = length;
+    for (int k = 0; k < CARRY_KNOB_PORTS; ++k) {
+      self->pending_knobs[k] = self->knobs[k].target;
+    }
   }
 }
 
@@ -86,6 +87,7 @@ static void on_get(carry_plugin *self, const LV2_Atom_Object *object)
 void carry_read_control(carry_plugin *self)
 {
   if (!self->control) {
+    carry_send_pending(self);
     return;
   }
   LV2_ATOM_SEQUENCE_FOREACH (self->control, event) {
@@ -99,6 +101,7 @@ void carry_read_control(carry_plugin *self)
       on_get(self, object);
     }
   }
+  carry_send_pending(self);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -114,24 +117,45 @@ void carry_begin_notify(carry_plugin *self)
   lv2_atom_forge_sequence_head(&self->forge, &self->notify_frame, 0);
 }
 
-/** patch:Set of `property` to a Path or String value; false if the buffer
-    is full. */
+/** patch:Set of `property` to a Path or String value.  A message that
+    does not fit is taken back whole, so the sequence stays well formed;
+    false then. */
 static bool write_set(carry_plugin *self, LV2_URID property, LV2_URID type,
                       const char *value)
 {
   LV2_Atom_Forge *forge = &self->forge;
+  LV2_Atom *sequence = (LV2_Atom *)self->notify;
+  const uint32_t offset = forge->offset, size = sequence->size;
   LV2_Atom_Forge_Frame frame;
   const uint32_t length = (uint32_t)strlen(value);
-  if (!lv2_atom_forge_frame_time(forge, 0) ||
-      !lv2_atom_forge_object(forge, &frame, 0, self->uris.patch_Set)) {
-    return false;
+  bool ok = lv2_atom_forge_frame_time(forge, 0) &&
+            lv2_atom_forge_object(forge, &frame, 0, self->uris.patch_Set);
+  if (ok) {
+    ok = lv2_atom_forge_key(forge, self->uris.patch_property) &&
+         lv2_atom_forge_urid(forge, property) &&
+         lv2_atom_forge_key(forge, self->uris.patch_value) &&
+         lv2_atom_forge_typed_string(forge, type, value, length);
+    lv2_atom_forge_pop(forge, &frame);
   }
-  const bool ok = lv2_atom_forge_key(forge, self->uris.patch_property) &&
-                  lv2_atom_forge_urid(forge, property) &&
-                  lv2_atom_forge_key(forge, self->uris.patch_value) &&
-                  lv2_atom_forge_typed_string(forge, type, value, length);
-  lv2_atom_forge_pop(forge, &frame);
+  if (!ok) {
+    forge->offset = offset;
+    sequence->size = size;
+  }
   return ok;
+}
+
+/** Writes one due report and clears its bit; false if it did not fit. */
+static bool write_report(carry_plugin *self, carry_report bit,
+                         LV2_URID property, LV2_URID type, const char *value)
+{
+  if (!(self->report & bit)) {
+    return true;
+  }
+  if (!write_set(self, property, type, value)) {
+    return false; // again next cycle
+  }
+  self->report &= ~(unsigned)bit;
+  return true;
 }
 
 void carry_end_notify(carry_plugin *self)
@@ -140,18 +164,12 @@ void carry_end_notify(carry_plugin *self)
     return;
   }
   const carry_uris *u = &self->uris;
-  bool ok = true;
-  if (self->report & REPORT_MODEL) {
-    ok = write_set(self, u->carry_model, u->atom_Path, self->path);
-  }
-  if (ok && (self->report & REPORT_NAME)) {
-    ok = write_set(self, u->carry_modelName, u->atom_String, self->name);
-  }
-  if (ok && (self->report & REPORT_STATUS)) {
-    ok = write_set(self, u->carry_status, u->atom_String, self->status);
-  }
-  if (ok) {
-    self->report = 0; // else try again next cycle, with an empty buffer
+  if (write_report(self, REPORT_MODEL, u->carry_model, u->atom_Path,
+                   self->path) &&
+      write_report(self, REPORT_NAME, u->carry_modelName, u->atom_String,
+                   self->name)) {
+    write_report(self, REPORT_STATUS, u->carry_status, u->atom_String,
+                 self->status);
   }
   lv2_atom_forge_pop(&self->forge, &self->notify_frame);
 }

@@ -75,7 +75,9 @@ void carry_snap_params(carry_plugin *self)
 static float glide(carry_glide *g, float coef)
 {
   const float distance = g->target - g->value;
-  g->value = fabsf(distance) < 1e-6f ? g->target : g->value + distance * coef;
+  const float next = g->value + distance * coef;
+  // Once a step no longer moves the float, it would never land: land.
+  g->value = next == g->value || fabsf(distance) < 1e-6f ? g->target : next;
   return g->value;
 }
 
@@ -133,19 +135,20 @@ static void render(carry_plugin *self, int c, uint32_t n)
   }
 }
 
+/** Channel c of a cell, from its copied input `dry[c]`. */
 static void process_channel(carry_plugin *self, int c, uint32_t offset,
                             uint32_t n)
 {
-  memcpy(self->dry, self->in[c] + offset, n * sizeof(float));
+  const float *dry = self->dry[c];
   for (uint32_t t = 0; t < n; ++t) {
-    self->x[t] = self->dry[t] * self->ramp_in[t];
+    self->x[t] = dry[t] * self->ramp_in[t];
   }
   render(self, c, n);
   float *out = self->out[c] + offset;
   for (uint32_t t = 0; t < n; ++t) {
     const float w = self->ramp_mix[t];
     const float wet = self->y[t] * self->ramp_out[t];
-    out[t] = w >= 1.0f ? wet : self->dry[t] + w * (wet - self->dry[t]);
+    out[t] = w >= 1.0f ? wet : dry[t] + w * (wet - dry[t]);
   }
 }
 
@@ -168,6 +171,11 @@ static void end_cell(carry_plugin *self)
 static void process_cell(carry_plugin *self, uint32_t offset, uint32_t n)
 {
   fill_ramps(self, n);
+  // Every input first: a host may hand one channel's output the buffer of
+  // another's input.
+  for (int c = 0; c < self->n_channels; ++c) {
+    memcpy(self->dry[c], self->in[c] + offset, n * sizeof(float));
+  }
   for (int c = 0; c < self->n_channels; ++c) {
     process_channel(self, c, offset, n);
   }
@@ -192,9 +200,7 @@ static bool is_finite_input(const carry_plugin *self, uint32_t n)
   return true;
 }
 
-/** A NaN or infinity in the input: silence for this block, and every
-    model back to its settled state, so that nothing of it stays. */
-static void refuse_block(carry_plugin *self, uint32_t n)
+void carry_reset_engines(carry_plugin *self)
 {
   carry_engine *engines[] = {self->current, self->incoming, self->waiting};
   for (int k = 0; k < 3; ++k) {
@@ -202,6 +208,13 @@ static void refuse_block(carry_plugin *self, uint32_t n)
       carry_engine_reset(engines[k]);
     }
   }
+}
+
+/** A NaN or infinity in the input: silence for this block, and every
+    model back to its settled state, so that nothing of it stays. */
+static void refuse_block(carry_plugin *self, uint32_t n)
+{
+  carry_reset_engines(self);
   for (int c = 0; c < self->n_channels; ++c) {
     memset(self->out[c], 0, n * sizeof(float));
   }

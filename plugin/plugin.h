@@ -121,6 +121,10 @@ typedef struct carry_plugin {
   carry_glide knobs[CARRY_KNOB_PORTS];
   float last_gain_db[2];    ///< Port values the gain targets came from
   unsigned report;          ///< carry_report bits due on notify
+  uint32_t newest_accepted; ///< Sequence of the newest engine taken
+  char pending_path[CARRY_PATH_SIZE];  ///< A load the worker has not taken
+  uint32_t pending_length;  ///< 0: none
+  float pending_knobs[CARRY_KNOB_PORTS];
   LV2_Atom_Forge_Frame notify_frame;
   char status[CARRY_STATUS_SIZE];
   char name[CARRY_NAME_SIZE];
@@ -136,7 +140,7 @@ typedef struct carry_plugin {
   char saved_path[CARRY_PATH_SIZE];   ///< What save() stores
 
   /* Scratch for one grid cell (audio thread) */
-  float dry[CARRY_GRID];    ///< The input as it came
+  float dry[CARRY_MAX_CHANNELS][CARRY_GRID];  ///< The inputs as they came
   float x[CARRY_GRID];      ///< After the input gain
   float y[CARRY_GRID];      ///< The current model's output
   float z[CARRY_GRID];      ///< The incoming model's output
@@ -161,11 +165,21 @@ const void *carry_find_feature(const LV2_Feature *const *features,
     settle it with the knob port values `knob_ports`, or the model's
     defaults for NULL; the newest request wins.  `schedule` is the
     instance's or the one given to restore().  Returns false if the path is
-    empty or too long or the worker would not take it.
-    Thread: audio (run) or restore(). */
+    empty or too long or the worker would not take it (the request then
+    supersedes nothing).  Thread: audio (run) or restore(). */
 bool carry_request_load(carry_plugin *self, LV2_Worker_Schedule *schedule,
                         const char *path, uint32_t length,
                         const float *knob_ports);
+
+/** Sends the load that run() keeps pending, if any, until the worker takes
+    it.  Thread: audio. */
+void carry_send_pending(carry_plugin *self);
+
+/** Whether sequence `a` is older than `b` (wrapping). */
+static inline bool carry_is_older(uint32_t a, uint32_t b)
+{
+  return (int32_t)(a - b) < 0;
+}
 
 /** Hands an engine back to the worker to be freed, or keeps it to retry.
     Thread: audio. */
@@ -184,6 +198,12 @@ void carry_track(carry_plugin *self, carry_engine *engine);
 
 /** Removes an engine from the live list and frees it.  Thread: not audio. */
 void carry_untrack_free(carry_plugin *self, carry_engine *engine);
+
+/** Sets what save() stores (`lock` held inside).  Thread: not audio. */
+void carry_set_saved_path(carry_plugin *self, const char *path);
+
+/** Logs a load's status line: a note, or an error.  Thread: not audio. */
+void carry_log_outcome(carry_plugin *self, const carry_engine *engine);
 
 LV2_Worker_Status carry_work(LV2_Handle instance,
                              LV2_Worker_Respond_Function respond,
@@ -221,6 +241,9 @@ void carry_snap_params(carry_plugin *self);
 
 /** Processes `n` frames of every channel.  Thread: audio. */
 void carry_process(carry_plugin *self, uint32_t n);
+
+/** Returns every model's streams to their settled state.  Thread: audio. */
+void carry_reset_engines(carry_plugin *self);
 
 /* ------------------------------------------------------------------------ */
 /* state.c */

@@ -54,17 +54,19 @@ LV2_State_Status carry_save(LV2_Handle instance, LV2_State_Store_Function store,
     mailbox for run(). */
 static LV2_State_Status restore_now(carry_plugin *self, const char *path)
 {
-  atomic_fetch_add(&self->latest_request, 1); // overtakes loads under way
+  // Overtakes loads under way, and is overtaken by any that comes later
+  const uint32_t sequence = atomic_fetch_add(&self->latest_request, 1) + 1;
   carry_engine *engine = carry_engine_load(path, self->n_channels, self->rate,
                                            NULL);
   if (!engine) {
     return LV2_STATE_ERR_UNKNOWN;
   }
-  if (engine->model) {
-    lv2_log_note(&self->logger, "Carry: %s\n", engine->status);
-  } else {
-    lv2_log_error(&self->logger, "Carry: %s\n", engine->status);
+  if (sequence != atomic_load(&self->latest_request)) {
+    carry_engine_free(engine);
+    return LV2_STATE_SUCCESS;
   }
+  engine->sequence = sequence;
+  carry_log_outcome(self, engine);
   carry_track(self, engine);
   carry_engine *unread = atomic_exchange(&self->mailbox, engine);
   if (unread) {
@@ -99,6 +101,9 @@ LV2_State_Status carry_restore(LV2_Handle instance,
   LV2_Worker_Schedule *schedule = (LV2_Worker_Schedule *)carry_find_feature(
     features, LV2_WORKER__schedule);
   LV2_State_Status status = LV2_STATE_SUCCESS;
+  // The session names this file even if it cannot be loaded now, so that
+  // saving again keeps the link for when it is back.
+  carry_set_saved_path(self, path);
   if (!schedule) {
     status = restore_now(self, path);
   } else if (!carry_request_load(self, schedule, path,

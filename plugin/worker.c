@@ -53,8 +53,25 @@ bool carry_request_load(carry_plugin *self, LV2_Worker_Schedule *schedule,
   }
   memcpy(message.path, path, length);
   const uint32_t size = (uint32_t)(sizeof(load_request) + length);
-  return schedule->schedule_work(schedule->handle, size, &message) ==
-         LV2_WORKER_SUCCESS;
+  if (schedule->schedule_work(schedule->handle, size, &message) ==
+      LV2_WORKER_SUCCESS) {
+    return true;
+  }
+  // Not sent: the queued requests stay the newest (unless another one
+  // came meanwhile, which then wins anyway).
+  uint32_t expected = message.head.sequence;
+  atomic_compare_exchange_strong(&self->latest_request, &expected,
+                                 expected - 1);
+  return false;
+}
+
+void carry_send_pending(carry_plugin *self)
+{
+  if (self->pending_length &&
+      carry_request_load(self, self->schedule, self->pending_path,
+                         self->pending_length, self->pending_knobs)) {
+    self->pending_length = 0;
+  }
 }
 
 void carry_retire(carry_plugin *self, carry_engine *engine)
@@ -105,6 +122,11 @@ static void report_loaded(carry_plugin *self, const carry_engine *engine)
 
 void carry_accept(carry_plugin *self, carry_engine *engine)
 {
+  if (carry_is_older(engine->sequence, self->newest_accepted)) {
+    carry_retire(self, engine); // overtaken while on its way
+    return;
+  }
+  self->newest_accepted = engine->sequence;
   if (!engine->model) {
     report_failure(self, engine);
     carry_retire(self, engine);
@@ -144,9 +166,13 @@ void carry_track(carry_plugin *self, carry_engine *engine)
     self->live->prev_live = engine;
   }
   self->live = engine;
-  if (engine->model) {
-    snprintf(self->saved_path, sizeof(self->saved_path), "%s", engine->path);
-  }
+  pthread_mutex_unlock(&self->lock);
+}
+
+void carry_set_saved_path(carry_plugin *self, const char *path)
+{
+  pthread_mutex_lock(&self->lock);
+  snprintf(self->saved_path, sizeof(self->saved_path), "%s", path);
   pthread_mutex_unlock(&self->lock);
 }
 
@@ -163,6 +189,15 @@ void carry_untrack_free(carry_plugin *self, carry_engine *engine)
   }
   pthread_mutex_unlock(&self->lock);
   carry_engine_free(engine);
+}
+
+void carry_log_outcome(carry_plugin *self, const carry_engine *engine)
+{
+  if (engine->model) {
+    lv2_log_note(&self->logger, "Carry: %s\n", engine->status);
+  } else {
+    lv2_log_error(&self->logger, "Carry: %s\n", engine->status);
+  }
 }
 
 static bool is_superseded(carry_plugin *self, uint32_t sequence)
@@ -194,13 +229,19 @@ static LV2_Worker_Status load(carry_plugin *self,
     carry_engine_free(engine);
     return LV2_WORKER_SUCCESS;
   }
-  if (engine->model) {
-    lv2_log_note(&self->logger, "Carry: %s\n", engine->status);
-  } else {
-    lv2_log_error(&self->logger, "Carry: %s\n", engine->status);
-  }
+  engine->sequence = request->sequence;
+  carry_log_outcome(self, engine);
   carry_track(self, engine);
-  return respond(handle, sizeof(engine), &engine);
+  if (respond(handle, sizeof(engine), &engine) != LV2_WORKER_SUCCESS) {
+    lv2_log_error(&self->logger, "Carry: the host dropped the loaded model "
+                                 "%s\n", path);
+    carry_untrack_free(self, engine);
+    return LV2_WORKER_ERR_NO_SPACE;
+  }
+  if (engine->model) {
+    carry_set_saved_path(self, path);
+  }
+  return LV2_WORKER_SUCCESS;
 }
 
 LV2_Worker_Status carry_work(LV2_Handle instance,

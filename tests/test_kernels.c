@@ -14,15 +14,18 @@
 
 void carry_lstm_chunk_portable(const carry_packed_layer *layer,
                                const float *x, int x_stride, int n_samples,
-                               float *h, float *c, float *y);
+                               float *h, float *c, float *y,
+                               const float *h_reset, const float *c_reset);
 void carry_lstm_chunk_avx2(const carry_packed_layer *layer, const float *x,
                            int x_stride, int n_samples, float *h, float *c,
-                           float *y);
+                           float *y, const float *h_reset,
+                           const float *c_reset);
 void carry_gru_chunk_portable(const carry_packed_layer *layer, const float *x,
-                              int x_stride, int n_samples, float *h,
-                              float *y);
+                              int x_stride, int n_samples, float *h, float *y,
+                              const float *h_reset);
 void carry_gru_chunk_avx2(const carry_packed_layer *layer, const float *x,
-                          int x_stride, int n_samples, float *h, float *y);
+                          int x_stride, int n_samples, float *h, float *y,
+                          const float *h_reset);
 
 enum { N_SAMPLES = 8192 };
 
@@ -104,7 +107,7 @@ static void run(const carry_model *model, carry_kernels kernels,
 
 /** A carried state that is somehow not finite (nothing in the kernels
     should produce one: inputs are sanitised and the activations clamp) is
-    replaced by the initial state after one step, by every implementation. */
+    replaced by the reset state after one step, by every implementation. */
 static void test_state_guard(void)
 {
   test_rng rng = test_rng_new(31);
@@ -120,21 +123,22 @@ static void test_state_guard(void)
     memset(h, 0, sizeof(h));
     memset(c, 0, sizeof(c));
     c[3] = NAN;
-    (isa ? carry_lstm_chunk_avx2 : carry_lstm_chunk_portable)(pl, &x, 1, 1, h,
-                                                              c, y);
+    (isa ? carry_lstm_chunk_avx2 : carry_lstm_chunk_portable)(
+      pl, &x, 1, 1, h, c, y, pl->h0, pl->c0);
     CHECK(!memcmp(h, pl->h0, sizeof(h)) && !memcmp(c, pl->c0, sizeof(c)),
           "LSTM kernel %d: a NaN cell state is reset", isa);
     memset(h, 0, sizeof(h));
     h[5] = INFINITY;
     (isa ? carry_gru_chunk_avx2 : carry_gru_chunk_portable)(pg, &x, 1, 1, h,
-                                                            y);
+                                                            y, pg->h0);
     CHECK(!memcmp(h, pg->h0, sizeof(h)), "GRU kernel %d: an infinite state "
           "is reset", isa);
   }
-  double state[48], scratch[256];
-  carry_reference_reset(lstm, state);
+  double state[48], reset[48], scratch[256];
+  carry_reference_reset(lstm, reset);
+  memcpy(state, reset, sizeof(state));
   state[12 + 3] = NAN;
-  carry_reference_step(lstm, &x, state, scratch);
+  carry_reference_step(lstm, &x, state, reset, scratch);
   CHECK(state[0] == pl->h0[0] && state[12 + 3] == pl->c0[3],
         "reference LSTM: a NaN cell state is reset");
   carry_model_free(lstm);
