@@ -4,7 +4,7 @@
 
 # Debian packages the build needs.
 PACKAGES = gcc libc6-dev pkg-config meson ninja-build libjansson-dev \
-	libsndfile1-dev lv2-dev liblilv-dev lilv-utils sordi locales
+	libsndfile1-dev lv2-dev liblilv-dev lilv-utils serdi sordi locales
 
 BUILD = build
 SANITIZE_BUILD = build-sanitize

@@ -71,6 +71,11 @@ typedef struct carry_error {
 /** A short English description of a status.  Thread: any. */
 CARRY_API const char *carry_strerror(carry_status status);
 
+/** The length of the longest prefix of `text`, at most `max_bytes` long,
+    that ends between UTF-8 characters: where to cut a message so that it
+    stays well formed.  Thread: any, real-time safe. */
+CARRY_API size_t carry_utf8_prefix(const char *text, size_t max_bytes);
+
 /* ------------------------------------------------------------------------ */
 /** @name Model description */
 
@@ -211,9 +216,16 @@ CARRY_API int carry_model_find_knob(const carry_model *model, const char *name);
 /** Loads a model from a file.  The format is told from the content.
     Validates everything: shapes against the declared sizes, finite numbers,
     limits, supported layer types.  Returns a prepared model, or NULL with a
-    message naming the file and the JSON path.
+    message naming the file and the JSON path.  A path too long to leave
+    room for the rest of the message is shortened to its end ("...dir/x").
     Thread: worker.  Allocates and reads the file. */
 CARRY_API carry_model *carry_model_load(const char *path, carry_error *err);
+
+/** The same, with messages naming the file as `name` (for example its base
+    name, where the whole path would crowd out the rest).
+    Thread: worker.  Allocates and reads the file. */
+CARRY_API carry_model *carry_model_load_as(const char *path, const char *name,
+                                           carry_error *err);
 
 /** Loads a model from JSON text of `size` bytes; `name` stands for the file
     in messages.  Thread: worker.  Allocates. */

@@ -90,23 +90,10 @@ const char *carry_json_kind(const json_t *value)
   return "an unknown value";
 }
 
-/** Length of the longest prefix of `src` within `max` bytes that ends on a
-    UTF-8 character boundary. */
-static size_t utf8_prefix(const char *src, size_t max)
-{
-  size_t n = strnlen(src, max);
-  if (n == max) {
-    while (n > 0 && ((unsigned char)src[n] & 0xC0u) == 0x80u) {
-      --n;
-    }
-  }
-  return n;
-}
-
 void carry_json_copy_utf8(char *dst, size_t size, const char *src)
 {
   if (size > 0) {
-    const size_t n = utf8_prefix(src, size - 1);
+    const size_t n = carry_utf8_prefix(src, size - 1);
     memcpy(dst, src, n);
     dst[n] = '\0';
   }

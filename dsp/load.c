@@ -317,25 +317,45 @@ static carry_status read_file(FILE *file, const char *path, char **text,
                    size, err);
 }
 
-carry_model *carry_model_load(const char *path, carry_error *err)
+carry_model *carry_model_load_as(const char *path, const char *name,
+                                 carry_error *err)
 {
   if (!path) {
     carry_fail(err, CARRY_ERR_BAD_ARG, "no model file given");
     return NULL;
   }
+  name = name ? name : path;
   FILE *file = fopen(path, "rb");
   if (!file) {
-    fail_io(err, path, errno);
+    fail_io(err, name, errno);
     return NULL;
   }
   char *text = NULL;
   size_t size = 0;
-  carry_status st = read_file(file, path, &text, &size, err);
+  carry_status st = read_file(file, name, &text, &size, err);
   fclose(file);
   if (st) {
     return NULL;
   }
-  carry_model *model = carry_model_load_string(text, size, path, err);
+  carry_model *model = carry_model_load_string(text, size, name, err);
   free(text);
   return model;
+}
+
+/** The most of a path a message names: the other half of the message is
+    for the place in the file and what was wrong there. */
+#define MAX_NAMED_PATH (CARRY_MESSAGE_SIZE / 2)
+
+carry_model *carry_model_load(const char *path, carry_error *err)
+{
+  if (!path || strlen(path) <= MAX_NAMED_PATH) {
+    return carry_model_load_as(path, path, err);
+  }
+  const char *tail = path + strlen(path) - (MAX_NAMED_PATH - 3);
+  while (((unsigned char)*tail & 0xC0u) == 0x80u) {
+    ++tail; // start on a whole character
+  }
+  char name[MAX_NAMED_PATH + 1];
+  snprintf(name, sizeof(name), "...%s", tail);
+  return carry_model_load_as(path, name, err);
 }

@@ -5,6 +5,7 @@
 #include "internal.h"
 
 #include <stdio.h>
+#include <string.h>
 
 const char *carry_strerror(carry_status status)
 {
@@ -23,14 +24,29 @@ const char *carry_strerror(carry_status status)
   return "unknown status";
 }
 
+size_t carry_utf8_prefix(const char *text, size_t max_bytes)
+{
+  size_t n = strnlen(text, max_bytes);
+  if (n == max_bytes) {
+    while (n > 0 && ((unsigned char)text[n] & 0xC0u) == 0x80u) {
+      --n; // text[n] continues a character: cut before that character
+    }
+  }
+  return n;
+}
+
 carry_status carry_fail(carry_error *err, carry_status status,
                         const char *format, ...)
 {
   if (err) {
+    char full[2 * CARRY_MESSAGE_SIZE];
     va_list args;
     va_start(args, format);
-    vsnprintf(err->message, sizeof(err->message), format, args);
+    vsnprintf(full, sizeof(full), format, args);
     va_end(args);
+    const size_t n = carry_utf8_prefix(full, sizeof(err->message) - 1);
+    memcpy(err->message, full, n);
+    err->message[n] = '\0';
     err->status = status;
   }
   return status;

@@ -25,9 +25,12 @@ static const char *const no_model_status =
 
 static void map_uris(carry_uris *uris, LV2_URID_Map *map)
 {
+  uris->atom_Float = map->map(map->handle, LV2_ATOM__Float);
   uris->atom_Path = map->map(map->handle, LV2_ATOM__Path);
   uris->atom_String = map->map(map->handle, LV2_ATOM__String);
   uris->atom_URID = map->map(map->handle, LV2_ATOM__URID);
+  uris->atom_Vector = map->map(map->handle, LV2_ATOM__Vector);
+  uris->carry_knobs = map->map(map->handle, CARRY_NS "knobs");
   uris->carry_model = map->map(map->handle, CARRY_NS "model");
   uris->carry_modelName = map->map(map->handle, CARRY_NS "modelName");
   uris->carry_status = map->map(map->handle, CARRY_NS "status");
@@ -102,10 +105,12 @@ static LV2_Handle instantiate(const LV2_Descriptor *descriptor, double rate,
   if (!self) {
     return NULL;
   }
-  if (!take_features(self, features) || !(rate >= 1000.0 && rate <= 1e6)) {
-    if (self->map) {
-      lv2_log_error(&self->logger, "Carry: unusable sample rate %g\n", rate);
-    }
+  if (!take_features(self, features)) {
+    free(self);
+    return NULL;
+  }
+  if (!(rate >= 1000.0 && rate <= 1e6)) {
+    lv2_log_error(&self->logger, "Carry: unusable sample rate %g\n", rate);
     free(self);
     return NULL;
   }

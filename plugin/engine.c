@@ -17,16 +17,20 @@
 /* Describing a model */
 
 /** snprintf for lines that may be cut short on purpose (a status line
-    keeps its start). */
+    keeps its start), cut between UTF-8 characters. */
 static void format_line(char *text, size_t size, const char *format, ...)
   __attribute__((format(printf, 3, 4)));
 
 static void format_line(char *text, size_t size, const char *format, ...)
 {
+  char full[2 * CARRY_PATH_SIZE];
   va_list args;
   va_start(args, format);
-  vsnprintf(text, size, format, args);
+  vsnprintf(full, sizeof(full), format, args);
   va_end(args);
+  const size_t n = carry_utf8_prefix(full, size - 1);
+  memcpy(text, full, n);
+  text[n] = '\0';
 }
 
 static const char *type_name(carry_layer_type type)
@@ -103,6 +107,18 @@ static void describe_rate(double model_rate, double host_rate, char *text,
   }
 }
 
+/** Cuts a list to `budget` bytes (with its NUL), between characters, and
+    closes it with an ellipsis. */
+static void shorten_list(char *list, size_t budget)
+{
+  static const char ending[] = "\xe2\x80\xa6)"; // "…)"
+  if (strlen(list) < budget || budget < sizeof(ending)) {
+    return;
+  }
+  const size_t n = carry_utf8_prefix(list, budget - sizeof(ending));
+  memcpy(list + n, ending, sizeof(ending));
+}
+
 static void describe(carry_engine *engine, double host_rate)
 {
   const carry_model_spec *spec = carry_model_get_spec(engine->model);
@@ -111,6 +127,12 @@ static void describe(carry_engine *engine, double host_rate)
   describe_layers(spec, layers, sizeof(layers));
   describe_knobs(spec, knobs, sizeof(knobs));
   describe_rate(spec->sample_rate, host_rate, rate, sizeof(rate));
+  // The knob list gives way first: the rate matters more.
+  const size_t fixed = strlen("loaded: \"\" , , ") + strlen(spec->name) +
+                       strlen(layers) + strlen(rate) + 1;
+  shorten_list(knobs, fixed < sizeof(engine->status)
+                        ? sizeof(engine->status) - fixed
+                        : 0);
   format_line(engine->status, sizeof(engine->status),
               "loaded: \"%s\" %s, %s, %s", spec->name, layers, knobs, rate);
 }
@@ -136,18 +158,17 @@ carry_engine *carry_engine_failed(const char *path, const char *status)
   return engine;
 }
 
-/** The loader names the whole path; the status line names the file. */
 static carry_engine *load_failed(const char *path, const char *message)
 {
-  const char *slash = strrchr(path, '/');
-  const size_t n = strlen(path);
   char status[CARRY_STATUS_SIZE];
-  if (slash && !strncmp(message, path, n)) {
-    format_line(status, sizeof(status), "error: %s%s", slash + 1, message + n);
-  } else {
-    format_line(status, sizeof(status), "error: %s", message);
-  }
+  format_line(status, sizeof(status), "error: %s", message);
   return carry_engine_failed(path, status);
+}
+
+static const char *base_name(const char *path)
+{
+  const char *slash = strrchr(path, '/');
+  return slash ? slash + 1 : path;
 }
 
 static void set_knobs(carry_engine *engine)
@@ -185,7 +206,9 @@ carry_engine *carry_engine_load(const char *path, int n_channels,
                                 double host_rate, const float *knob_ports)
 {
   carry_error err = {CARRY_SUCCESS, ""};
-  carry_model *model = carry_model_load(path, &err);
+  // The status line names the file, not the whole path, which could crowd
+  // out the place in the file and what was wrong there.
+  carry_model *model = carry_model_load_as(path, base_name(path), &err);
   if (!model) {
     return load_failed(path, err.message);
   }

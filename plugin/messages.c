@@ -13,11 +13,10 @@
 
 size_t carry_copy_text(char *buffer, size_t size, const char *text)
 {
-  size_t n = strlen(text);
   if (size == 0) {
     return 0;
   }
-  n = n < size - 1 ? n : size - 1;
+  const size_t n = carry_utf8_prefix(text, size - 1);
   memcpy(buffer, text, n);
   buffer[n] = '\0';
   return n;

@@ -55,6 +55,11 @@ void carry_read_params(carry_plugin *self)
   const float enabled = port_value(p[PORT_ENABLED - PORT_INPUT_GAIN], 0.0f,
                                    1.0f, self->enabled.target);
   self->enabled.target = enabled > 0.5f ? 1.0f : 0.0f;
+  for (int k = 0; k < CARRY_KNOB_PORTS; ++k) { // for save(), any thread
+    uint32_t bits;
+    memcpy(&bits, &self->knobs[k].target, sizeof(bits));
+    atomic_store_explicit(&self->knob_bits[k], bits, memory_order_relaxed);
+  }
 }
 
 void carry_snap_params(carry_plugin *self)

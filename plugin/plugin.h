@@ -57,9 +57,12 @@ enum {
 #define CARRY_MAX_RETIRED 16
 
 typedef struct {
+  LV2_URID atom_Float;
   LV2_URID atom_Path;
   LV2_URID atom_String;
   LV2_URID atom_URID;
+  LV2_URID atom_Vector;
+  LV2_URID carry_knobs;
   LV2_URID carry_model;
   LV2_URID carry_modelName;
   LV2_URID carry_status;
@@ -132,6 +135,7 @@ typedef struct carry_plugin {
 
   /* Shared between threads */
   atomic_uint latest_request;         ///< Sequence of the newest load
+  atomic_uint knob_bits[CARRY_KNOB_PORTS];  ///< Knob ports, for save()
   _Atomic(carry_engine *) mailbox;    ///< From a restore() without worker
 
   /* Non-audio threads, under `lock` */
@@ -226,8 +230,8 @@ void carry_begin_notify(carry_plugin *self);
 /** Writes the due reports and closes the sequence.  Thread: audio. */
 void carry_end_notify(carry_plugin *self);
 
-/** Copies `text` into a fixed buffer, cut to fit (no printf on the audio
-    thread).  Returns the length written. */
+/** Copies `text` into a fixed buffer, cut between UTF-8 characters to fit
+    (no printf on the audio thread).  Returns the length written. */
 size_t carry_copy_text(char *buffer, size_t size, const char *text);
 
 /* ------------------------------------------------------------------------ */
