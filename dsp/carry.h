@@ -113,6 +113,21 @@ typedef struct carry_knob {
   float value;                 ///< Default, within [min, max]
 } carry_knob;
 
+/** The file formats Carry reads. */
+typedef enum {
+  CARRY_FORMAT_NONE,     ///< Made in code
+  CARRY_FORMAT_KERAS,    ///< RTNeural / AIDA-X Keras JSON
+  CARRY_FORMAT_PYTORCH,  ///< GuitarML / Automated-GuitarAmpModelling JSON
+  CARRY_FORMAT_NAM,      ///< Neural Amp Modeler .nam (LSTM)
+} carry_format;
+
+/** The format's name for people ("Neural Amp Modeler .nam").
+    Thread: any. */
+CARRY_API const char *carry_format_name(carry_format format);
+
+/** The output level normalisation aims at, in dB (as NAM does). */
+#define CARRY_NORMALIZED_LOUDNESS_DB (-18.0f)
+
 /** Everything about a model but its weights. */
 typedef struct carry_model_spec {
   int n_inputs;                              ///< N: 1 + number of knobs
@@ -124,6 +139,11 @@ typedef struct carry_model_spec {
   double sample_rate;    ///< Hz the model was made for; 0 if unknown
   char name[CARRY_NAME_SIZE];            ///< Display name
   carry_knob knobs[CARRY_MAX_KNOBS];     ///< Inputs 1 .. N - 1
+  carry_format format;   ///< Where it came from
+  bool has_loudness;     ///< Whether loudness_db is known
+  bool is_loudness_measured;  ///< Measured by Carry, not read from the file
+  float loudness_db;     ///< The output's loudness, dB (NAM's metadata
+                         ///< figure, or Carry's measurement)
 } carry_model_spec;
 
 /** Fills `spec` with the defaults: one input, no layers, unity gains,
@@ -183,8 +203,9 @@ CARRY_API carry_layer_weights carry_model_layer_const(const carry_model *model,
 CARRY_API carry_status carry_model_prepare(carry_model *model,
                                            carry_error *err);
 
-/** Updates the display name, sample rate, gains and knobs from `spec`;
-    the layers, inputs and skip must be unchanged.  Thread: worker. */
+/** Updates the display name, sample rate, gains, skip, knobs, format and
+    loudness from `spec`; the layers and inputs must be unchanged.
+    Thread: worker. */
 CARRY_API carry_status carry_model_set_info(carry_model *model,
                                             const carry_model_spec *spec,
                                             carry_error *err);
@@ -198,6 +219,20 @@ CARRY_API const char *carry_model_get_metadata(const carry_model *model);
 CARRY_API carry_status carry_model_set_metadata(carry_model *model,
                                                 const char *json_object,
                                                 carry_error *err);
+
+/** Measures the output loudness on Carry's reference signal (one second of
+    guitar-like material at the model's rate, a plucked note, a chord and
+    a sweep, at -18 dBFS RMS, knobs at their defaults) as the RMS level of
+    the output in dBFS, and records it in the spec (is_loudness_measured).
+    Does nothing if the model already has a loudness.
+    Thread: worker.  Allocates (a stream for the measurement). */
+CARRY_API carry_status carry_model_measure_loudness(carry_model *model,
+                                                    carry_error *err);
+
+/** The gain in dB that brings the model's output to
+    CARRY_NORMALIZED_LOUDNESS_DB: 0 if its loudness is unknown.
+    Thread: any. */
+CARRY_API float carry_model_normalize_gain_db(const carry_model *model);
 
 /** Multiply-adds the network does per sample.  Thread: any. */
 CARRY_API size_t carry_model_macs(const carry_model *model);

@@ -19,6 +19,17 @@ static size_t round_line(size_t n)
   return (n + LINE_FLOATS - 1) / LINE_FLOATS * LINE_FLOATS;
 }
 
+const char *carry_format_name(carry_format format)
+{
+  switch (format) {
+  case CARRY_FORMAT_NONE: return "made in code";
+  case CARRY_FORMAT_KERAS: return "RTNeural/AIDA-X Keras JSON";
+  case CARRY_FORMAT_PYTORCH: return "GuitarML/Automated-GuitarAmpModelling JSON";
+  case CARRY_FORMAT_NAM: return "Neural Amp Modeler .nam";
+  }
+  return "unknown";
+}
+
 void carry_model_spec_init(carry_model_spec *spec)
 {
   memset(spec, 0, sizeof(*spec));
@@ -92,6 +103,11 @@ static carry_status check_info(const carry_model_spec *spec, carry_error *err)
     return carry_fail(err, CARRY_ERR_VALUE,
                       "gains must lie within +/-120 dB, found in %g, out %g",
                       (double)spec->in_gain_db, (double)spec->out_gain_db);
+  }
+  if (spec->has_loudness && !(fabsf(spec->loudness_db) <= 300.0f)) {
+    return carry_fail(err, CARRY_ERR_VALUE,
+                      "loudness %g dB is not a plausible level",
+                      (double)spec->loudness_db);
   }
   if (!isfinite(spec->sample_rate) || spec->sample_rate < 0.0 ||
       spec->sample_rate > 1e7) {
@@ -447,11 +463,9 @@ carry_status carry_model_set_info(carry_model *model,
 {
   const carry_model_spec *old = &model->spec;
   if (spec->n_inputs != old->n_inputs || spec->n_layers != old->n_layers ||
-      spec->has_skip != old->has_skip ||
       memcmp(spec->layers, old->layers,
              sizeof(carry_layer_spec) * (size_t)old->n_layers)) {
-    return carry_fail(err, CARRY_ERR_BAD_ARG,
-                      "the layers, inputs or skip connection differ");
+    return carry_fail(err, CARRY_ERR_BAD_ARG, "the layers or inputs differ");
   }
   carry_status st = check_info(spec, err);
   if (st) {

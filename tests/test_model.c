@@ -163,6 +163,11 @@ static void test_info(void)
   spec.layers[0].n_units = 5;
   CHECK(carry_model_set_info(model, &spec, &err) == CARRY_ERR_BAD_ARG,
         "set_info must not change the layers");
+  spec.layers[0].n_units = 4;
+  spec.has_skip = true;
+  CHECK(carry_model_set_info(model, &spec, &err) == CARRY_SUCCESS &&
+          carry_model_get_spec(model)->has_skip,
+        "set_info may change the skip connection: %s", err.message);
   CHECK(carry_model_get_metadata(model) == NULL, "no metadata by default");
   carry_model_set_metadata(model, "{\"author\": \"x\"}", &err);
   CHECK(!strcmp(carry_model_get_metadata(model), "{\"author\": \"x\"}"),
