@@ -88,6 +88,7 @@ static void set_defaults(carry_plugin *self)
   self->output_gain = (carry_glide){1.0f, 1.0f};
   self->mix = (carry_glide){1.0f, 1.0f};
   self->enabled = (carry_glide){1.0f, 1.0f};
+  self->normalized = (carry_glide){0.0f, 0.0f};
   for (int k = 0; k < CARRY_KNOB_PORTS; ++k) {
     self->knobs[k] = (carry_glide){0.5f, 0.5f};
     self->cell_knobs[k] = 0.5f;
@@ -138,6 +139,8 @@ static void connect_port(LV2_Handle instance, uint32_t port, void *data)
     self->params[port - PORT_INPUT_GAIN] = (const float *)data;
   } else if (port == PORT_LATENCY) {
     self->latency = (float *)data;
+  } else if (port == PORT_NORMALIZE) {
+    self->normalize = (const float *)data;
   } else if (port < audio_end && (port - PORT_AUDIO) % 2 == 0) {
     self->in[(port - PORT_AUDIO) / 2] = (const float *)data;
   } else if (port < audio_end) {

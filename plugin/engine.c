@@ -4,6 +4,7 @@
 
 #include "engine.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -222,10 +223,13 @@ carry_engine *carry_engine_load(const char *path, int n_channels,
   format_line(engine->name, sizeof(engine->name), "%s",
               carry_model_get_spec(model)->name);
   set_knobs(engine);
-  if (!make_streams(engine, knob_ports, &err)) {
+  if (carry_model_measure_loudness(model, &err) ||
+      !make_streams(engine, knob_ports, &err)) {
     carry_engine_free(engine);
     return load_failed(path, err.message);
   }
+  engine->normalize_gain =
+    powf(10.0f, carry_model_normalize_gain_db(model) / 20.0f);
   describe(engine, host_rate);
   return engine;
 }

@@ -31,6 +31,7 @@ typedef struct carry_engine {
   float knob_min[CARRY_MAX_KNOBS];
   float knob_span[CARRY_MAX_KNOBS];  ///< max - min
   float knob_default[CARRY_MAX_KNOBS];
+  float normalize_gain;            ///< Linear: to -18 dB
   char path[CARRY_PATH_SIZE];
   char name[CARRY_NAME_SIZE];
   char status[CARRY_STATUS_SIZE];

@@ -55,6 +55,9 @@ void carry_read_params(carry_plugin *self)
   const float enabled = port_value(p[PORT_ENABLED - PORT_INPUT_GAIN], 0.0f,
                                    1.0f, self->enabled.target);
   self->enabled.target = enabled > 0.5f ? 1.0f : 0.0f;
+  const float normalize =
+    port_value(self->normalize, 0.0f, 1.0f, self->normalized.target);
+  self->normalized.target = normalize > 0.5f ? 1.0f : 0.0f;
   for (int k = 0; k < CARRY_KNOB_PORTS; ++k) { // for save(), any thread
     uint32_t bits;
     memcpy(&bits, &self->knobs[k].target, sizeof(bits));
@@ -66,7 +69,8 @@ void carry_snap_params(carry_plugin *self)
 {
   carry_read_params(self);
   carry_glide *glides[] = {&self->input_gain, &self->output_gain, &self->mix,
-                           &self->enabled, &self->knobs[0], &self->knobs[1],
+                           &self->enabled,    &self->normalized,
+                           &self->knobs[0],   &self->knobs[1],
                            &self->knobs[2]};
   for (size_t k = 0; k < sizeof(glides) / sizeof(glides[0]); ++k) {
     glides[k]->value = glides[k]->target;
@@ -108,6 +112,7 @@ static void fill_ramps(carry_plugin *self, uint32_t n)
     self->ramp_out[t] = glide(&self->output_gain, coef);
     self->ramp_mix[t] = glide(&self->mix, coef) *
                         slew(&self->enabled, self->enable_step);
+    self->ramp_normalized[t] = glide(&self->normalized, coef);
     for (int k = 0; k < CARRY_KNOB_PORTS; ++k) {
       glide(&self->knobs[k], coef);
     }
@@ -118,22 +123,34 @@ static void fill_ramps(carry_plugin *self, uint32_t n)
   }
 }
 
+/** Runs one engine over the cell's x into `out`, with its normalising
+    gain as far as the toggle has glided (exactly 1 when off). */
+static void run_engine(carry_plugin *self, carry_engine *engine, int c,
+                       float *out, uint32_t n)
+{
+  float knobs[CARRY_MAX_KNOBS];
+  carry_engine_knobs(engine, self->cell_knobs, knobs);
+  carry_engine_process(engine, c, self->x, knobs, out, n);
+  const float gain = engine->normalize_gain - 1.0f;
+  for (uint32_t t = 0; t < n; ++t) {
+    const float amount = self->ramp_normalized[t];
+    out[t] = amount > 0.0f ? out[t] * (1.0f + amount * gain) : out[t];
+  }
+}
+
 /** The model's part of one channel: y = current(x) faded into
     incoming(x), or x where a model is missing. */
 static void render(carry_plugin *self, int c, uint32_t n)
 {
-  float knobs[CARRY_MAX_KNOBS];
   if (self->current) {
-    carry_engine_knobs(self->current, self->cell_knobs, knobs);
-    carry_engine_process(self->current, c, self->x, knobs, self->y, n);
+    run_engine(self, self->current, c, self->y, n);
   } else {
     memcpy(self->y, self->x, n * sizeof(float));
   }
   if (!self->incoming) {
     return;
   }
-  carry_engine_knobs(self->incoming, self->cell_knobs, knobs);
-  carry_engine_process(self->incoming, c, self->x, knobs, self->z, n);
+  run_engine(self, self->incoming, c, self->z, n);
   for (uint32_t t = 0; t < n; ++t) {
     const float f = self->ramp_fade[t];
     self->y[t] = f >= 1.0f ? self->z[t] : self->y[t] + f * (self->z[t] - self->y[t]);

@@ -45,7 +45,8 @@ enum {
   PORT_KNOB = 5,        ///< PORT_KNOB + k for knob k < CARRY_KNOB_PORTS
   PORT_ENABLED = 8,
   PORT_LATENCY = 9,
-  PORT_AUDIO = 10,      ///< in of channel c at 10 + 2c, out at 11 + 2c
+  PORT_NORMALIZE = 10,
+  PORT_AUDIO = 11,      ///< in of channel c at 11 + 2c, out at 12 + 2c
 };
 
 /** Samples between parameter updates of the streams: run() cuts audio on
@@ -102,6 +103,7 @@ typedef struct carry_plugin {
   LV2_Atom_Sequence *notify;
   const float *params[PORT_LATENCY - PORT_INPUT_GAIN]; ///< Ports 2..8
   float *latency;
+  const float *normalize;
   const float *in[CARRY_MAX_CHANNELS];
   float *out[CARRY_MAX_CHANNELS];
 
@@ -121,6 +123,7 @@ typedef struct carry_plugin {
   carry_glide output_gain;  ///< Linear
   carry_glide mix;
   carry_glide enabled;
+  carry_glide normalized;   ///< 0..1: how much of the normalising gain
   carry_glide knobs[CARRY_KNOB_PORTS];
   float last_gain_db[2];    ///< Port values the gain targets came from
   unsigned report;          ///< carry_report bits due on notify
@@ -153,6 +156,7 @@ typedef struct carry_plugin {
   float ramp_mix[CARRY_GRID];
   float ramp_enabled[CARRY_GRID];
   float ramp_fade[CARRY_GRID];
+  float ramp_normalized[CARRY_GRID];
 } carry_plugin;
 
 /* ------------------------------------------------------------------------ */

@@ -682,6 +682,45 @@ static void test_bad_inputs(void)
   test_nan_passing_through(true);
 }
 
+/** The normalize toggle scales the model's output by the gain that brings
+    its loudness to -18 dB (Carry's own measurement for a Keras file):
+    after the toggle's glide, output on / output off is that gain. */
+static void test_normalize(void)
+{
+  carry_model *model = carry_model_load(fixture.lstm_model, NULL);
+  if (!CHECK(model && !carry_model_measure_loudness(model, NULL),
+             "measure the Test LSTM's loudness")) {
+    carry_model_free(model);
+    return;
+  }
+  const double gain = pow(10.0, carry_model_normalize_gain_db(model) / 20.0);
+  carry_model_free(model);
+  const size_t n = 48000;
+  float *x = new_signal(n), *off = new_signal(n), *on = new_signal(n);
+  make_sine(x, n, 220.0, 0.3);
+  lv2_host_instance *plain = open_unity(MONO_URI, 0.25f, 0.75f, 0.5f);
+  lv2_host_instance *normal = open_unity(MONO_URI, 0.25f, 0.75f, 0.5f);
+  if (plain && normal && load_settled(plain, fixture.lstm_model) &&
+      load_settled(normal, fixture.lstm_model)) {
+    lv2_host_set_control(normal, "normalize", 1.0f);
+    run_signal(plain, x, off, n, 256);
+    run_signal(normal, x, on, n, 256);
+    double worst = 0.0; // after 0.5 s, far past the 20 ms glide
+    for (size_t t = n / 2; t < n; ++t) {
+      worst = fmax(worst, fabs(on[t] - gain * off[t]));
+    }
+    printf("normalize: gain %.3f dB, max |on - gain * off| = %.3g\n",
+           20.0 * log10(gain), worst);
+    CHECK(fabs(gain - 1.0) > 0.01 && worst <= 1e-5 * fmax(1.0, gain),
+          "normalize scales the output by %g (error %g)", gain, worst);
+  }
+  lv2_host_instance_free(plain);
+  lv2_host_instance_free(normal);
+  free(x);
+  free(off);
+  free(on);
+}
+
 int main(void)
 {
   if (!fixture_set_up()) {
@@ -703,6 +742,7 @@ int main(void)
   test_smoothing();
   test_crossfades();
   test_bad_inputs();
+  test_normalize();
   fixture_tear_down();
   return test_finish("plugin_audio");
 }

@@ -160,7 +160,7 @@ static int test_lv2info(const char *bundle_dir)
     return SKIP;
   }
   const char *common = "control notify input_gain output_gain mix knob1 "
-                       "knob2 knob3 enabled latency";
+                       "knob2 knob3 enabled latency normalize";
   char mono[512], stereo[512];
   snprintf(mono, sizeof(mono), "%s in out", common);
   snprintf(stereo, sizeof(stereo), "%s in_l out_l in_r out_r", common);
