@@ -4,7 +4,8 @@
 
 # Debian packages the build needs.
 PACKAGES = gcc libc6-dev pkg-config meson ninja-build libjansson-dev \
-	libsndfile1-dev lv2-dev liblilv-dev lilv-utils serdi sordi locales
+	libsndfile1-dev lv2-dev liblilv-dev lilv-utils serdi sordi locales \
+	clang libclang-rt-14-dev
 
 BUILD = build
 SANITIZE_BUILD = build-sanitize
@@ -21,6 +22,16 @@ BINDIR = $(HOME)/.local/bin
 MANDIR = $(HOME)/.local/share/man/man1
 LV2DIR = $(HOME)/.lv2
 
+# The loaders' fuzzer: a clang build with libFuzzer, ASan and UBSan.
+# `make fuzz` runs it for FUZZ_SECONDS; `make test` for a minute.
+FUZZ_BUILD = build-fuzz
+FUZZ_SECONDS = 600
+FUZZ_OPTIONS = --buildtype=debugoptimized -Dfuzz=true \
+	-Db_sanitize=address,undefined -Db_lundef=false \
+	-Dc_args=-fno-sanitize-recover=all
+FUZZ_SEEDS = $(FUZZ_BUILD)/seeds
+FUZZ_CORPUS = $(FUZZ_BUILD)/corpus
+
 TEST_OPTIONS = -Dwerror=true -Dwarning_level=3
 SANITIZE_OPTIONS = --buildtype=debugoptimized \
 	-Db_sanitize=address,undefined -Db_lundef=false \
@@ -32,7 +43,7 @@ SETUP = @if [ -f $(1)/meson-private/coredata.dat ]; then \
 	set -x; meson setup --reconfigure $(1) $(2); \
 	else set -x; meson setup $(1) $(2); fi
 
-.PHONY: build demo test install uninstall clean deps
+.PHONY: build demo test fuzz install uninstall clean deps
 
 build: deps
 	@[ -f $(BUILD)/meson-private/coredata.dat ] || \
@@ -83,6 +94,20 @@ test: deps
 	meson test -C $(BUILD) --print-errorlogs
 	$(call SETUP,$(SANITIZE_BUILD),$(SANITIZE_OPTIONS))
 	meson test -C $(SANITIZE_BUILD) --print-errorlogs
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=60
+
+# Seeds: every model file the tests hold (good and broken) under 64 kB.
+fuzz: deps
+	@[ -f $(FUZZ_BUILD)/meson-private/coredata.dat ] || \
+		CC=clang meson setup $(FUZZ_BUILD) $(FUZZ_OPTIONS)
+	meson compile -C $(FUZZ_BUILD) fuzz_load
+	@rm -rf $(FUZZ_SEEDS) && mkdir -p $(FUZZ_SEEDS) $(FUZZ_CORPUS)
+	@find tests/models presets tests/data/golden -type f -size -64k \
+		\( -name '*.json' -o -name '*.nam' \) ! -name '*.io.json' \
+		-exec cp {} $(FUZZ_SEEDS)/ \;
+	$(FUZZ_BUILD)/tests/fuzz_load -max_total_time=$(FUZZ_SECONDS) \
+		-max_len=65536 -dict=tests/fuzz/model.dict -print_final_stats=1 \
+		-artifact_prefix=$(FUZZ_BUILD)/ $(FUZZ_CORPUS) $(FUZZ_SEEDS)
 
 install: build
 ifeq ($(PREFIX),)
@@ -107,4 +132,4 @@ else
 endif
 
 clean:
-	rm -rf $(BUILD) $(SANITIZE_BUILD) $(DEMO_OUT)
+	rm -rf $(BUILD) $(SANITIZE_BUILD) $(FUZZ_BUILD) $(DEMO_OUT)
