@@ -31,6 +31,15 @@ carry_json_path carry_json_path_index(const carry_json_path *parent,
   return (carry_json_path){parent, NULL, index, parent->file, parent->err};
 }
 
+/** Whether a key reads unambiguously after a dot: PyTorch names such as
+    "rec.weight_ih_l0" hold dots themselves, so they are quoted. */
+static bool is_plain_key(const char *key)
+{
+  return key[0] && strspn(key, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                               "abcdefghijklmnopqrstuvwxyz0123456789_-") ==
+                     strlen(key);
+}
+
 /** Appends `at` after its ancestors; returns the length it would have. */
 static size_t format_into(const carry_json_path *at, char *text, size_t size)
 {
@@ -41,10 +50,13 @@ static size_t format_into(const carry_json_path *at, char *text, size_t size)
   if (used >= size) {
     return used;
   }
-  const int n = at->key ? snprintf(text + used, size - used, "%s%s",
-                                   used ? "." : "", at->key)
-                        : snprintf(text + used, size - used, "[%zu]",
-                                   at->index);
+  const char *dot = used ? "." : "";
+  const int n = !at->key ? snprintf(text + used, size - used, "[%zu]",
+                                    at->index)
+                : is_plain_key(at->key)
+                  ? snprintf(text + used, size - used, "%s%s", dot, at->key)
+                  : snprintf(text + used, size - used, "%s\"%s\"", dot,
+                             at->key);
   return used + (n > 0 ? (size_t)n : 0);
 }
 
@@ -153,6 +165,12 @@ bool carry_json_parse_number(const char *text, double *value)
 
 /* ------------------------------------------------------------------------ */
 /* Getters */
+
+const json_t *carry_json_optional(const json_t *object, const char *key)
+{
+  const json_t *value = json_object_get(object, key);
+  return json_is_null(value) ? NULL : value;
+}
 
 carry_status carry_json_object(const carry_json_path *at, const json_t *value)
 {

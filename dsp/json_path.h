@@ -44,7 +44,8 @@ carry_json_path carry_json_path_key(const carry_json_path *parent,
 carry_json_path carry_json_path_index(const carry_json_path *parent,
                                       size_t index);
 
-/** Writes the path ("layers[1].weights[0]", "" at the top) into `text`. */
+/** Writes the path ("layers[1].weights[0]", "" at the top) into `text`.
+    A key that is not a plain name is quoted: `state_dict."lin.bias"[0]`. */
 void carry_json_path_format(const carry_json_path *at, char *text,
                             size_t size);
 
@@ -73,6 +74,10 @@ bool carry_json_parse_number(const char *text, double *value);
 
 /** Checks that `value` is an object. */
 carry_status carry_json_object(const carry_json_path *at, const json_t *value);
+
+/** The member `key` of `object`, or NULL if it is absent or null: Python
+    exporters write None for what they do not know. */
+const json_t *carry_json_optional(const json_t *object, const char *key);
 
 /** The member `key` of `object`, or a FORMAT failure naming it. */
 carry_status carry_json_require(const carry_json_path *at,
@@ -123,13 +128,5 @@ carry_status carry_json_matrix(const carry_json_path *at, const json_t *value,
                                size_t n_rows, const char *rows_what,
                                size_t n_cols, const char *cols_what,
                                float *out);
-
-/* ------------------------------------------------------------------------ */
-/* Readers built on these helpers, called by carry_model_load_string() */
-
-/** Builds a prepared model from a parsed RTNeural/AIDA-X Keras document.
-    `default_name` names the model when its metadata does not. */
-carry_model *carry_keras_read(const json_t *root, const carry_json_path *at,
-                              const char *default_name);
 
 #endif /* CARRY_JSON_PATH_H */

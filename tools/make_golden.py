@@ -527,15 +527,369 @@ def make_case(spec):
     return size
 
 
+# ---------------------------------------------------------------------------
+# GuitarML / Automated-GuitarAmpModelling PyTorch JSON (FORMATS.md section 2)
+#
+# The network is that project's SimpleRNN: one torch LSTM or GRU module of
+# num_layers stacked layers, then Linear(H, 1), and y = lin(rec(x)) + x[0]
+# with skip.  The file holds torch's own tensors (both biases apart, GRU
+# rows r, z, n), so torch runs exactly the file; it starts from zero state,
+# as the format stores none.  The knobs have no names: they are passed by
+# position.
+
+PYTORCH_RATE = 44100  # the format holds no rate: these models are 44.1 kHz
+
+
+def pytorch_case(name, unit, hidden, n_layers=1, **options):
+    defaults = {
+        "skip": False,
+        "knobs": [],         # constant conditioning inputs after the audio
+        "bias_fl": True,     # whether lin has a bias
+        "sample_rate": None, # an explicit "samplerate" override
+        "n_samples": 4096,
+    }
+    unknown = set(options) - set(defaults)
+    assert not unknown, f"{name}: unknown options {unknown}"
+    return {"name": name, "unit": unit, "hidden": hidden,
+            "n_layers": n_layers, **defaults, **options}
+
+
+PYTORCH_CASES = [
+    # The usual shapes: GuitarML LSTM 20 with skip, Proteus (LSTM 40 and a
+    # gain knob), NeuralPi (LSTM 20, gain and master).
+    pytorch_case("pytorch_lstm20_skip", "LSTM", 20, skip=True,
+                 n_samples=16384),
+    pytorch_case("pytorch_lstm40_cond2_skip", "LSTM", 40, skip=True,
+                 knobs=[0.35]),
+    pytorch_case("pytorch_lstm20_cond3_skip", "LSTM", 20, skip=True,
+                 knobs=[0.6, 0.25]),
+    pytorch_case("pytorch_lstm3", "LSTM", 3),
+    pytorch_case("pytorch_lstm8_nobias", "LSTM", 8, bias_fl=False),
+    pytorch_case("pytorch_lstm16_rate48000_skip", "LSTM", 16, skip=True,
+                 sample_rate=48000),
+    pytorch_case("pytorch_lstm2x16_skip", "LSTM", 16, 2, skip=True),
+    pytorch_case("pytorch_lstm3x8_cond2", "LSTM", 8, 3, knobs=[0.8]),
+    pytorch_case("pytorch_lstm2x3_cond3", "LSTM", 3, 2, knobs=[0.1, 0.9]),
+    pytorch_case("pytorch_gru8", "GRU", 8),
+    pytorch_case("pytorch_gru20_skip", "GRU", 20, skip=True),
+    pytorch_case("pytorch_gru40_cond2_skip", "GRU", 40, skip=True,
+                 knobs=[0.45]),
+    pytorch_case("pytorch_gru16_cond3", "GRU", 16, knobs=[0.3, 0.75]),
+    pytorch_case("pytorch_gru3_nobias_skip", "GRU", 3, skip=True,
+                 bias_fl=False),
+    pytorch_case("pytorch_gru2x20_skip", "GRU", 20, 2, skip=True),
+    pytorch_case("pytorch_gru3x3_skip", "GRU", 3, 3, skip=True),
+    pytorch_case("pytorch_gru3x16_cond2", "GRU", 16, 3, knobs=[0.55]),
+]
+
+
+def build_pytorch(spec, n_inputs):
+    """SimpleRNN's modules with torch's default initialisation."""
+    recurrent = getattr(torch.nn, spec["unit"])(
+        n_inputs, spec["hidden"], spec["n_layers"])
+    head = torch.nn.Linear(spec["hidden"], 1, bias=spec["bias_fl"])
+    return recurrent, head
+
+
+def run_pytorch(spec, recurrent, head, x, knobs):
+    """torch's float32 output from zero state: lin(rec(x)) [+ x]."""
+    audio = torch.from_numpy(x)
+    columns = [audio] + [torch.full_like(audio, float(k))
+                         for k in np.float32(knobs)]
+    inputs = torch.stack(columns, dim=1).unsqueeze(1)  # (T, batch 1, N)
+    y = head(recurrent(inputs)[0])[:, 0, 0]
+    if spec["skip"]:
+        y = y + audio
+    return y.numpy()
+
+
+def pytorch_json(spec, recurrent, head, n_inputs):
+    model_data = {"model": "SimpleRNN", "input_size": n_inputs,
+                  "skip": int(spec["skip"]), "output_size": 1,
+                  "unit_type": spec["unit"], "num_layers": spec["n_layers"],
+                  "hidden_size": spec["hidden"], "bias_fl": spec["bias_fl"]}
+    state_dict = {}
+    for layer in range(spec["n_layers"]):
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            key = f"{name}_l{layer}"
+            state_dict["rec." + key] = f32(getattr(recurrent, key))
+    state_dict["lin.weight"] = f32(head.weight)
+    if spec["bias_fl"]:
+        state_dict["lin.bias"] = f32(head.bias)
+    model = {"model_data": model_data, "state_dict": state_dict}
+    if spec["sample_rate"] is not None:
+        model["samplerate"] = spec["sample_rate"]
+    return model
+
+
+def make_pytorch_case(spec):
+    seed = zlib.crc32(spec["name"].encode())
+    torch.manual_seed(seed)
+    rng = np.random.RandomState(seed)
+    n_inputs = 1 + len(spec["knobs"])
+    with torch.no_grad():
+        recurrent, head = build_pytorch(spec, n_inputs)
+        x = stimulus(spec["n_samples"], rng)
+        y = run_pytorch(spec, recurrent, head, x, spec["knobs"])
+    expect = {"format": "pytorch",
+              "sample_rate": spec["sample_rate"] or PYTORCH_RATE}
+    return write_case(spec["name"] + ".json",
+                      pytorch_json(spec, recurrent, head, n_inputs),
+                      spec["knobs"], expect, x, y, pytorch_forward)
+
+
+# ---------------------------------------------------------------------------
+# Neural Amp Modeler .nam, architecture LSTM (FORMATS.md section 3)
+#
+# NAM's LSTM: torch LSTM(1, H, L) then Linear(H, 1), no skip, started from
+# the stored initial state h0, c0 of every layer.  The file stores one
+# summed bias, so torch runs with bias_ih = that sum and bias_hh = 0: it
+# runs exactly the stored numbers.
+#
+# Real captures store the state their LSTM settles to, where some cells
+# hold large values (a 1x16 capture has c0 = 121) behind a forget gate
+# near 1.  So each layer has a few cells with |c0| between 8 and 30 whose
+# forget bias is raised by 5: they decay over some 150 samples, through
+# the range where tanh(c) is not yet flat, starting at sample 0.
+
+NAM_DEFAULT_RATE = 48000  # files up to 0.5.2 have no sample_rate
+
+
+def nam_case(name, hidden, n_layers=1, **options):
+    defaults = {
+        "version": "0.5.4",
+        "sample_rate": 48000,   # None: no "sample_rate" key
+        "metadata": None,       # None: no "metadata" key
+        "n_samples": 4096,
+    }
+    unknown = set(options) - set(defaults)
+    assert not unknown, f"{name}: unknown options {unknown}"
+    return {"name": name, "hidden": hidden, "n_layers": n_layers,
+            **defaults, **options}
+
+
+# What NAM's trainer writes: the date, the user's fields (null when not
+# given) and the measured loudness.
+TRAINER_METADATA = {
+    "date": {"year": 2024, "month": 3, "day": 9, "hour": 21, "minute": 4,
+             "second": 41},
+    "loudness": -20.75, "gain": 0.4461, "name": None, "modeled_by": None,
+    "gear_type": None, "gear_make": None, "gear_model": None,
+    "tone_type": None, "input_level_dbu": None, "output_level_dbu": None,
+    "training": {"settings": {"ignore_checks": False},
+                 "data": {"latency": {"manual": None, "calibration": {
+                     "algorithm_version": 1, "delays": [-17],
+                     "safety_factor": 1, "recommended": -18,
+                     "warnings": {"matches_lookahead": False,
+                                  "disagreement_too_high": False}}},
+                     "checks": {"version": 3, "passed": True}},
+                 "validation_esr": 0.00713}}
+
+NAM_CASES = [
+    nam_case("nam_lstm1x3_v052", 3, version="0.5.2", sample_rate=None),
+    nam_case("nam_lstm1x16_loudness", 16, n_samples=16384, metadata={
+        "name": "Golden 1x16", "modeled_by": "tools/make_golden.py",
+        "gear_type": "amp", "gear_make": "Carry", "gear_model": "Golden",
+        "tone_type": "crunch", "loudness": -12.5, "gain": 0.62,
+        "input_level_dbu": 12.2, "output_level_dbu": 6.0}),
+    nam_case("nam_lstm2x8_rate44100", 8, 2, sample_rate=44100,
+             metadata={"name": "Golden 2x8", "loudness": -16.0}),
+    nam_case("nam_lstm3x12_trainer", 12, 3, version="0.7.0",
+             sample_rate=48000.0, metadata=TRAINER_METADATA),
+    nam_case("nam_lstm1x40", 40, metadata={"name": "Golden 1x40"}),
+]
+
+
+def build_nam(spec, rng):
+    """The core LSTM with folded biases, the head and the initial state
+    (L, 1, H) each, with a few large, slowly decaying cells per layer."""
+    H, L = spec["hidden"], spec["n_layers"]
+    core, head = torch.nn.LSTM(1, H, L), torch.nn.Linear(H, 1)
+    h0 = np.float32(rng.uniform(-0.9, 0.9, (L, 1, H)))
+    c0 = np.float32(rng.uniform(-2.0, 2.0, (L, 1, H)))
+    for layer in range(L):
+        bias_ih = getattr(core, f"bias_ih_l{layer}")
+        bias_ih += getattr(core, f"bias_hh_l{layer}")
+        getattr(core, f"bias_hh_l{layer}").zero_()
+        large = rng.choice(H, max(1, H // 4), replace=False)
+        c0[layer, 0, large] = np.float32(
+            rng.choice([-1.0, 1.0], large.size) *
+            rng.uniform(8.0, 30.0, large.size))
+        bias_ih[H + torch.from_numpy(large)] += 5.0  # forget gate rows
+    return core, head, h0, c0
+
+
+def run_nam(core, head, h0, c0, x):
+    inputs = torch.from_numpy(x).view(-1, 1, 1)  # (T, batch 1, 1)
+    state = (torch.from_numpy(h0), torch.from_numpy(c0))
+    return head(core(inputs, state)[0])[:, 0, 0].numpy()
+
+
+def nam_weights(spec, core, head, h0, c0):
+    """The flat array in NAM's order: per layer W = [W_ih | W_hh] row by
+    row, the summed bias, h0, c0; then the head's W and b."""
+    flat = []
+    for layer in range(spec["n_layers"]):
+        w_ih = f32(getattr(core, f"weight_ih_l{layer}"))
+        w_hh = f32(getattr(core, f"weight_hh_l{layer}"))
+        flat += [np.concatenate([w_ih, w_hh], axis=1).ravel(),
+                 f32(getattr(core, f"bias_ih_l{layer}")),  # bias_hh is 0
+                 h0[layer, 0], c0[layer, 0]]
+    flat += [f32(head.weight).ravel(), f32(head.bias)]
+    return np.concatenate(flat)
+
+
+def nam_count(H, L):
+    """FORMATS.md's weight count for input and output size 1."""
+    return sum(4 * H * ((1 if layer == 0 else H) + H) + 6 * H
+               for layer in range(L)) + H + 1
+
+
+def nam_file(spec, core, head, h0, c0):
+    model = {"version": spec["version"]}
+    if spec["metadata"] is not None:
+        model["metadata"] = spec["metadata"]
+    model["architecture"] = "LSTM"
+    model["config"] = {"input_size": 1, "hidden_size": spec["hidden"],
+                       "num_layers": spec["n_layers"]}
+    model["weights"] = nam_weights(spec, core, head, h0, c0)
+    assert model["weights"].size == nam_count(spec["hidden"],
+                                              spec["n_layers"])
+    if spec["sample_rate"] is not None:
+        model["sample_rate"] = spec["sample_rate"]
+    return model
+
+
+def nam_expect(spec):
+    expect = {"format": "nam",
+              "sample_rate": int(spec["sample_rate"] or NAM_DEFAULT_RATE)}
+    loudness = (spec["metadata"] or {}).get("loudness")
+    if loudness is not None:
+        expect["loudness"] = loudness
+    name = (spec["metadata"] or {}).get("name")
+    if name is not None:
+        expect["name"] = name
+    return expect
+
+
+def make_nam_case(spec):
+    seed = zlib.crc32(spec["name"].encode())
+    torch.manual_seed(seed)
+    rng = np.random.RandomState(seed)
+    with torch.no_grad():
+        core, head, h0, c0 = build_nam(spec, rng)
+        x = stimulus(spec["n_samples"], rng)
+        y = run_nam(core, head, h0, c0, x)
+    return write_case(spec["name"] + ".nam",
+                      nam_file(spec, core, head, h0, c0), [],
+                      nam_expect(spec), x, y, nam_forward)
+
+
+# ---------------------------------------------------------------------------
+# Independent float64 readers of the new formats (the self-check)
+
+def torch_gru(x, w_ih, w_hh, b_ih, b_hh):
+    """torch's GRU over x (T, I) in float64: rows r, z, n, and the
+    recurrent bias of n inside r * (...)."""
+    H = w_hh.shape[1]
+    h = np.zeros(H)
+    pre = x @ w_ih.T + b_ih
+    y = np.empty((len(x), H))
+    for t in range(len(x)):
+        rec = w_hh @ h + b_hh
+        r = sigmoid(pre[t, :H] + rec[:H])
+        z = sigmoid(pre[t, H:2 * H] + rec[H:2 * H])
+        n = np.tanh(pre[t, 2 * H:] + r * rec[2 * H:])
+        h = y[t] = (1.0 - z) * n + z * h
+    return y
+
+
+def pytorch_forward(model, io):
+    """Reads a written PyTorch JSON case back and runs it in float64."""
+    data, tensors = model["model_data"], model["state_dict"]
+
+    def tensor(key):
+        return np.array(tensors[key], np.float64)
+
+    audio = np.array(io["input"], np.float64)
+    x = np.column_stack([audio] + [np.full_like(audio, k)
+                                   for k in io["knobs"]])
+    assert x.shape[1] == data["input_size"]
+    for layer in range(data["num_layers"]):
+        w_ih, w_hh, b_ih, b_hh = (tensor(f"rec.{name}_l{layer}") for name in
+                                  ("weight_ih", "weight_hh", "bias_ih",
+                                   "bias_hh"))
+        if data["unit_type"] == "LSTM":
+            x = keras_lstm(x, [w_ih.T, w_hh.T, b_ih + b_hh], None)
+        else:
+            x = torch_gru(x, w_ih, w_hh, b_ih, b_hh)
+    y = x @ tensor("lin.weight")[0]
+    if data["bias_fl"]:
+        y = y + tensor("lin.bias")[0]
+    return y + audio if data["skip"] else y
+
+
+def nam_forward(model, io):
+    """Reads a written .nam case back and runs it in float64 from its
+    stored state, taking the flat weights in FORMATS.md's order."""
+    config = model["config"]
+    H, I = config["hidden_size"], config["input_size"]
+    weights = iter(np.array(model["weights"], np.float64))
+
+    def take(*shape):
+        n = int(np.prod(shape))
+        return np.array([next(weights) for _ in range(n)]).reshape(shape)
+
+    x = np.array(io["input"], np.float64)[:, None]
+    for layer in range(config["num_layers"]):
+        width = I if layer == 0 else H
+        w = take(4 * H, width + H)
+        bias, h0, c0 = take(4 * H), take(H), take(H)
+        x = keras_lstm(x, [w[:, :width].T, w[:, width:].T, bias],
+                       {"h": h0, "c": c0})
+    w_head, b_head = take(1, H), take(1)
+    assert next(weights, None) is None, "weights left over"
+    return x @ w_head[0] + b_head[0]
+
+
+def write_case(model_name, model, knobs, expect, x, y, forward):
+    """Writes a case of a new format and checks it against float64."""
+    name = model_name.rsplit(".", 1)[0]
+    io = {"model": model_name, "knobs": list(np.float32(knobs)),
+          "knobs_from_defaults": False, "expect": expect,
+          "input": x, "output": y}
+    model_path = GOLDEN_DIR / model_name
+    io_path = GOLDEN_DIR / (name + ".io.json")
+    size = write(model_path, model) + write(io_path, io)
+    written = json.loads(model_path.read_text())
+    exact = forward(written, json.loads(io_path.read_text()))
+    deviation = float(np.max(np.abs(exact - np.array(y, np.float64))))
+    print(f"wrote {model_path.relative_to(ROOT)} and {io_path.name}: "
+          f"{len(x)} samples, {size / 1024:.0f} KiB, "
+          f"peak out {np.max(np.abs(y)):.3f}, "
+          f"|torch - float64| {deviation:.2e}")
+    assert np.all(np.isfinite(y))
+    assert deviation <= SELF_CHECK_LIMIT, \
+        f"{name}: torch float32 is {deviation:.2e} from float64"
+    return size
+
+
 def main():
     torch.set_num_threads(1)
     GOLDEN_DIR.mkdir(parents=True, exist_ok=True)
-    for stale in sorted(GOLDEN_DIR.glob("*.json")):
-        stale.unlink()  # so a renamed or dropped case leaves nothing behind
-    names = [spec["name"] for spec in CASES]
+    for pattern in ("*.json", "*.nam"):
+        for stale in sorted(GOLDEN_DIR.glob(pattern)):
+            stale.unlink()  # so a renamed or dropped case leaves nothing
+    all_cases = CASES + PYTORCH_CASES + NAM_CASES
+    names = [spec["name"] for spec in all_cases]
     assert len(names) == len(set(names)), "case names must be unique"
-    total = sum(make_case(spec) for spec in CASES)
-    print(f"{len(CASES)} cases, {total / 1e6:.2f} MB in "
+    total = 0
+    for cases, make in ((CASES, make_case), (PYTORCH_CASES, make_pytorch_case),
+                        (NAM_CASES, make_nam_case)):
+        size = sum(make(spec) for spec in cases)
+        print(f"  {len(cases)} cases, {size / 1e6:.2f} MB")
+        total += size
+    print(f"{len(all_cases)} cases, {total / 1e6:.2f} MB in "
           f"{GOLDEN_DIR.relative_to(ROOT)}")
 
 
