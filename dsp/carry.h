@@ -365,6 +365,48 @@ CARRY_API uint64_t carry_flush_denormals(void);
 /** Restores a mode returned by carry_flush_denormals().  Thread: audio. */
 CARRY_API void carry_restore_fp_mode(uint64_t mode);
 
+/* ------------------------------------------------------------------------ */
+/** @name Self-tests
+
+    AIDA-X exports put a stimulus ("input_batch") and the network's output
+    for it ("output_batch") beside a Keras model: the output from the
+    model's initial state, without the skip connection and without the
+    input and output gains.  Running the stimulus and comparing checks that
+    Carry runs the file as its trainer did (`carry model verify`). */
+
+/** A model file's self-test. */
+typedef struct carry_self_test {
+  int n_inputs;       ///< N: numbers per time step in `input`
+  size_t n_samples;   ///< T: time steps; 0 when the file has no self-test
+  float *input;       ///< (T, N) the stimulus: audio, then the knobs
+  float *expected;    ///< (T) the network output expected for it
+} carry_self_test;
+
+/** Reads the self-test of the model file at `path` for a model of
+    `n_inputs` inputs (N, from the loaded model's spec).  The two arrays may
+    nest to any depth; they are read as flat lists in order, N numbers per
+    time step in "input_batch" and one in "output_batch".  A file with
+    neither key gives a test of no samples.  On failure returns NULL with a
+    message naming the file and the JSON path
+    (`FILE: input_batch[0][12]: expected a number, found ...`), or both
+    counts when they disagree.  Thread: worker.  Allocates and reads the
+    file. */
+CARRY_API carry_self_test *carry_self_test_load(const char *path,
+                                                int n_inputs,
+                                                carry_error *err);
+
+/** The test as the text of two JSON members, `"input_batch": [...],` and
+    `"output_batch": [...]` (input rows of N numbers when N > 1), every
+    number in the shortest form that reads back to the same float: for
+    writing the test into a converted model file.  A NUL-terminated string
+    to release with free(), or NULL for a test of no samples.
+    Thread: worker.  Allocates. */
+CARRY_API char *carry_self_test_to_json(const carry_self_test *test,
+                                        carry_error *err);
+
+/** Frees a self-test.  NULL is a no-op.  Thread: worker.  Frees. */
+CARRY_API void carry_self_test_free(carry_self_test *test);
+
 #ifdef __cplusplus
 }
 #endif

@@ -111,9 +111,7 @@ void carry_json_copy_utf8(char *dst, size_t size, const char *src)
   }
 }
 
-/** A short, one-line quotation of a string from a file: control
-    characters would break the message, and a long string would bury it. */
-static void quote(const char *src, char *text, size_t size)
+void carry_json_quote(const char *src, char *text, size_t size)
 {
   enum { MAX_QUOTED = 40 };
   char excerpt[MAX_QUOTED + 1];
@@ -130,7 +128,7 @@ void carry_json_describe(const json_t *value, char *text, size_t size)
   char quoted[64];
   switch (value ? json_typeof(value) : JSON_NULL) {
   case JSON_STRING:
-    quote(json_string_value(value), quoted, sizeof(quoted));
+    carry_json_quote(json_string_value(value), quoted, sizeof(quoted));
     snprintf(text, size, "the string %s", quoted);
     break;
   case JSON_INTEGER:

@@ -61,6 +61,11 @@ const char *carry_json_kind(const json_t *value);
     `1e+06`, `an array of 3`. */
 void carry_json_describe(const json_t *value, char *text, size_t size);
 
+/** A short, one-line quotation of a string from a file (`"WaveNet"`):
+    control characters would break the message, and a long string would
+    bury it, so they become '?' and "...". */
+void carry_json_quote(const char *src, char *text, size_t size);
+
 /** Copies `src` into `dst` (of `size` bytes), cutting at a UTF-8 character
     boundary so a long name never ends in half a character. */
 void carry_json_copy_utf8(char *dst, size_t size, const char *src);

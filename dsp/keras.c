@@ -1,18 +1,15 @@
 /*
   The RTNeural / AIDA-X Keras JSON reader (facts in FORMATS.md, section 1).
 
-  A file is read in three passes over the parsed document: the shape (layer
-  types, widths, inputs, gains, knobs), then every weight checked without
-  being stored, and only then the model is allocated and filled.  So a
-  file that declares a huge model but holds garbage costs no allocation,
-  and every failure names the JSON path of the value at fault.
+  A file is read in three passes over the parsed document (see loaders.h):
+  the shape (layer types, widths, inputs, gains, knobs), then every weight
+  checked without being stored, and only then the model is allocated and
+  filled.
 */
 
-#include "json_path.h"
+#include "loaders.h"
 
-#include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -21,7 +18,6 @@ typedef struct keras_file {
   const json_t *root;
   const json_t *layers;     ///< The "layers" array
   const json_t *metadata;   ///< The "metadata" object, or NULL
-  const json_t *extras;     ///< The "carry" object, or NULL
   const carry_json_path *at;
   bool has_in_shape;
   carry_model_spec spec;
@@ -57,24 +53,6 @@ static const activation_name activation_names[] = {
 static bool is_recurrent(carry_layer_type type)
 {
   return type == CARRY_LAYER_LSTM || type == CARRY_LAYER_GRU;
-}
-
-/** An optional member: absent and null both mean "not given", as Python
-    exporters write None for what they do not know. */
-static const json_t *optional(const json_t *object, const char *key)
-{
-  const json_t *value = json_object_get(object, key);
-  return json_is_null(value) ? NULL : value;
-}
-
-/** A file-level failure from a carry_* call that knows no file name. */
-static void name_the_file(const carry_json_path *at)
-{
-  if (at->err) {
-    char message[CARRY_MESSAGE_SIZE];
-    memcpy(message, at->err->message, sizeof(message));
-    carry_fail(at->err, at->err->status, "%s: %s", at->file, message);
-  }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -113,7 +91,7 @@ static carry_status read_activation(const carry_json_path *at,
                                     carry_layer_spec *ls)
 {
   const carry_json_path at_act = carry_json_path_key(at, "activation");
-  const json_t *value = optional(layer, "activation");
+  const json_t *value = carry_json_optional(layer, "activation");
   const char *name = NULL;
   if (is_recurrent(ls->type) || !value) {
     return CARRY_SUCCESS;
@@ -272,7 +250,7 @@ static carry_status read_inputs_from_kernel(keras_file *f)
 
 static carry_status read_inputs(keras_file *f)
 {
-  const json_t *in_shape = optional(f->root, "in_shape");
+  const json_t *in_shape = carry_json_optional(f->root, "in_shape");
   if (!in_shape) {
     return read_inputs_from_kernel(f);
   }
@@ -288,7 +266,7 @@ static carry_status check_activation_width(const carry_json_path *at,
                                            const json_t *layer, int width)
 {
   const carry_json_path at_shape = carry_json_path_key(at, "shape");
-  const json_t *shape = optional(layer, "shape");
+  const json_t *shape = carry_json_optional(layer, "shape");
   int declared = width;
   carry_status st = shape ? read_shape_width(&at_shape, shape,
                                              CARRY_MAX_UNITS, "units",
@@ -335,7 +313,7 @@ static carry_status check_widths(const keras_file *f)
 static carry_status read_gain(const keras_file *f, const char *key, float *db)
 {
   const carry_json_path at = carry_json_path_key(f->at, key);
-  const json_t *value = optional(f->root, key);
+  const json_t *value = carry_json_optional(f->root, key);
   double number = 0.0;
   carry_status st = value ? carry_json_number(&at, value, -120.0, 120.0,
                                               "a gain within +/-120 dB",
@@ -348,7 +326,7 @@ static carry_status read_gain(const keras_file *f, const char *key, float *db)
 static carry_status read_skip(keras_file *f)
 {
   const carry_json_path at = carry_json_path_key(f->at, "in_skip");
-  const json_t *value = optional(f->root, "in_skip");
+  const json_t *value = carry_json_optional(f->root, "in_skip");
   return value ? carry_json_flag(&at, value, &f->spec.has_skip)
                : CARRY_SUCCESS;
 }
@@ -357,140 +335,18 @@ static carry_status read_skip(keras_file *f)
     metadata, under either spelling, and often as a string. */
 static carry_status read_sample_rate(keras_file *f)
 {
-  static const char *const what =
-    "a sample rate in Hz (0 for unknown, or 1000 to 10000000)";
+  static const char *const top_keys[] = {"samplerate", NULL};
+  static const char *const metadata_keys[] = {"samplerate", "sample_rate",
+                                              NULL};
   const carry_json_path at_meta = carry_json_path_key(f->at, "metadata");
-  carry_json_path at = carry_json_path_key(f->at, "samplerate");
-  const json_t *value = optional(f->root, "samplerate");
-  if (!value && (value = optional(f->metadata, "samplerate"))) {
-    at = carry_json_path_key(&at_meta, "samplerate");
-  }
-  if (!value && (value = optional(f->metadata, "sample_rate"))) {
-    at = carry_json_path_key(&at_meta, "sample_rate");
-  }
-  double rate = 0.0;
-  carry_status st =
-    value ? carry_json_numeric(&at, value, 0.0, 1e7, what, &rate)
-          : CARRY_SUCCESS;
-  if (!st && rate > 0.0 && rate < 1000.0) {
-    char found[96];
-    carry_json_describe(value, found, sizeof(found));
-    st = carry_json_fail(&at, CARRY_ERR_VALUE, "expected %s, found %s", what,
-                         found);
-  }
-  f->spec.sample_rate = rate;
-  return st;
-}
-
-static carry_status read_metadata(keras_file *f, const char *default_name)
-{
-  const carry_json_path at = carry_json_path_key(f->at, "metadata");
-  const carry_json_path at_name = carry_json_path_key(&at, "name");
-  f->metadata = optional(f->root, "metadata");
-  carry_status st = f->metadata ? carry_json_object(&at, f->metadata)
-                                : CARRY_SUCCESS;
-  const json_t *value = optional(f->metadata, "name");
-  const char *name = "";
-  if (!st && value) {
-    st = carry_json_string(&at_name, value, &name);
-  }
-  carry_json_copy_utf8(f->spec.name, sizeof(f->spec.name),
-                       name[0] ? name : default_name);
-  return st;
-}
-
-static carry_status read_knob_number(const carry_json_path *at,
-                                     const json_t *knob, const char *key,
-                                     float *out)
-{
-  const carry_json_path at_key = carry_json_path_key(at, key);
-  const json_t *value = optional(knob, key);
-  return value ? carry_json_float(&at_key, value, out) : CARRY_SUCCESS;
-}
-
-static carry_status check_knob_range(const carry_json_path *at,
-                                     const carry_knob *knob)
-{
-  const carry_json_path at_default = carry_json_path_key(at, "default");
-  if (knob->min > knob->max) {
-    return carry_json_fail(at, CARRY_ERR_VALUE,
-                           "expected min <= max, found min %g and max %g",
-                           (double)knob->min, (double)knob->max);
-  }
-  if (knob->value < knob->min || knob->value > knob->max) {
-    return carry_json_fail(&at_default, CARRY_ERR_VALUE,
-                           "expected a value within [%g, %g], found %g",
-                           (double)knob->min, (double)knob->max,
-                           (double)knob->value);
-  }
-  return CARRY_SUCCESS;
-}
-
-/** A knob without a default starts in the middle of its range (0.5 for
-    the usual [0, 1]). */
-static carry_status read_knob(const carry_json_path *at, const json_t *json,
-                              carry_knob *knob)
-{
-  const carry_json_path at_name = carry_json_path_key(at, "name");
-  const json_t *name = optional(json, "name");
-  const char *text = "";
-  carry_status st = carry_json_object(at, json);
-  if (!st && name) st = carry_json_string(&at_name, name, &text);
-  if (!st) st = read_knob_number(at, json, "min", &knob->min);
-  if (!st) st = read_knob_number(at, json, "max", &knob->max);
-  if (st) {
-    return st;
-  }
-  knob->value = 0.5f * knob->min + 0.5f * knob->max; // cannot overflow
-  st = read_knob_number(at, json, "default", &knob->value);
-  carry_json_copy_utf8(knob->name, sizeof(knob->name), text);
-  return st ? st : check_knob_range(at, knob);
-}
-
-static carry_status read_knobs(const carry_json_path *at, const json_t *knobs,
-                               carry_model_spec *spec)
-{
-  const size_t n = (size_t)spec->n_inputs - 1;
-  carry_status st =
-    carry_json_array(at, knobs, n, "knobs (one per conditioning input)");
-  for (size_t k = 0; !st && k < n; ++k) {
-    const carry_json_path at_knob = carry_json_path_index(at, k);
-    st = read_knob(&at_knob, json_array_get(knobs, k), &spec->knobs[k]);
+  bool is_found = false;
+  carry_status st = carry_loader_read_rate(f->at, f->root, top_keys, &f->spec,
+                                           &is_found);
+  if (!st && !is_found) {
+    st = carry_loader_read_rate(&at_meta, f->metadata, metadata_keys,
+                                &f->spec, &is_found);
   }
   return st;
-}
-
-/** Version 1 is the only one so far; a later one may mean something else
-    by the same keys. */
-static carry_status check_version(const carry_json_path *at,
-                                  const json_t *version)
-{
-  double number = 0.0;
-  carry_status st = carry_json_number(at, version, -INFINITY, INFINITY,
-                                      "a version number", &number);
-  if (!st && number != 1.0) {
-    return carry_json_fail(at, CARRY_ERR_UNSUPPORTED,
-                           "expected version 1, found %g (from a newer Carry)",
-                           number);
-  }
-  return st;
-}
-
-/** Carry's own extras; unknown keys are left for later versions. */
-static carry_status read_extras(keras_file *f)
-{
-  const carry_json_path at = carry_json_path_key(f->at, "carry");
-  const carry_json_path at_version = carry_json_path_key(&at, "version");
-  const carry_json_path at_knobs = carry_json_path_key(&at, "knobs");
-  f->extras = optional(f->root, "carry");
-  if (!f->extras) {
-    return CARRY_SUCCESS;
-  }
-  const json_t *version = optional(f->extras, "version");
-  carry_status st = carry_json_object(&at, f->extras);
-  if (!st && version) st = check_version(&at_version, version);
-  const json_t *knobs = optional(f->extras, "knobs");
-  return !st && knobs ? read_knobs(&at_knobs, knobs, &f->spec) : st;
 }
 
 static carry_status read_info(keras_file *f, const char *default_name)
@@ -498,9 +354,10 @@ static carry_status read_info(keras_file *f, const char *default_name)
   carry_status st = read_skip(f);
   if (!st) st = read_gain(f, "in_gain", &f->spec.in_gain_db);
   if (!st) st = read_gain(f, "out_gain", &f->spec.out_gain_db);
-  if (!st) st = read_metadata(f, default_name);
+  if (!st) st = carry_loader_read_metadata(f->at, f->root, default_name,
+                                           &f->spec, &f->metadata);
   if (!st) st = read_sample_rate(f);
-  if (!st) st = read_extras(f);
+  if (!st) st = carry_extras_read_knobs(f->at, f->root, &f->spec);
   return st;
 }
 
@@ -675,97 +532,16 @@ static carry_status read_all_weights(const keras_file *f, carry_model *model)
   return CARRY_SUCCESS;
 }
 
-/** One entry of carry.initial_state: {"h": [H], "c": [H]}, "c" for an LSTM
-    only; a missing array stays zero. */
-static carry_status read_state(const carry_json_path *at, const json_t *entry,
-                               const carry_layer_spec *ls, float *h, float *c)
-{
-  const carry_json_path at_h = carry_json_path_key(at, "h");
-  const carry_json_path at_c = carry_json_path_key(at, "c");
-  const json_t *h_json = optional(entry, "h");
-  const json_t *c_json = optional(entry, "c");
-  const size_t H = (size_t)ls->n_units;
-  carry_status st = carry_json_object(at, entry);
-  if (!st && c_json && ls->type != CARRY_LAYER_LSTM) {
-    return carry_json_fail(&at_c, CARRY_ERR_FORMAT,
-                           "expected no cell state for a GRU layer, found %s",
-                           carry_json_kind(c_json));
-  }
-  if (!st && h_json) {
-    st = carry_json_vector(&at_h, h_json, H, "numbers (the hidden size)", h);
-  }
-  if (!st && c_json) {
-    st = carry_json_vector(&at_c, c_json, H, "numbers (the hidden size)", c);
-  }
-  return st;
-}
-
-/** Reads carry.initial_state into `model`, or only checks it if NULL. */
-static carry_status read_initial_states(const keras_file *f,
-                                        carry_model *model)
-{
-  const carry_json_path at_extras = carry_json_path_key(f->at, "carry");
-  const carry_json_path at = carry_json_path_key(&at_extras, "initial_state");
-  const json_t *states = optional(f->extras, "initial_state");
-  size_t n_recurrent = 0;
-  for (int l = 0; l < f->spec.n_layers; ++l) {
-    n_recurrent += is_recurrent(f->spec.layers[l].type);
-  }
-  carry_status st = states ? carry_json_array(&at, states, n_recurrent,
-                                              "entries (one per recurrent "
-                                              "layer)")
-                           : CARRY_SUCCESS;
-  for (int l = 0, k = 0; states && !st && l < f->spec.n_layers; ++l) {
-    const carry_layer_spec *ls = &f->spec.layers[l];
-    if (is_recurrent(ls->type)) {
-      const carry_json_path at_entry = carry_json_path_index(&at, (size_t)k);
-      carry_layer_weights w = model ? carry_model_layer(model, l)
-                                    : (carry_layer_weights){0};
-      st = read_state(&at_entry, json_array_get(states, (size_t)k++), ls,
-                      w.h0, w.c0);
-    }
-  }
-  return st;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Building */
 
-/** Keeps the metadata object, compact, so writing the model loses
-    nothing. */
-static carry_status keep_metadata(const keras_file *f, carry_model *model)
+/** Passes 2 and 3 (see carry_loader_fill). */
+static carry_status fill_weights(const void *file, carry_model *model)
 {
-  if (!f->metadata) {
-    return CARRY_SUCCESS;
-  }
-  char *text = json_dumps(f->metadata, JSON_COMPACT);
-  if (!text) {
-    return carry_json_fail(f->at, CARRY_ERR_NO_MEMORY,
-                           "out of memory for the metadata");
-  }
-  carry_status st = carry_model_set_metadata(model, text, f->at->err);
-  free(text);
-  return st;
-}
-
-static carry_model *build_model(const keras_file *f)
-{
-  carry_model *model = carry_model_create(&f->spec, f->at->err);
-  if (!model) {
-    name_the_file(f->at);
-    return NULL;
-  }
+  const keras_file *f = file;
   carry_status st = read_all_weights(f, model);
-  if (!st) st = read_initial_states(f, model);
-  if (!st) st = keep_metadata(f, model);
-  if (!st && (st = carry_model_prepare(model, f->at->err))) {
-    name_the_file(f->at);
-  }
-  if (st) {
-    carry_model_free(model);
-    return NULL;
-  }
-  return model;
+  if (!st) st = carry_extras_read_states(f->at, f->root, &f->spec, model);
+  return st;
 }
 
 carry_model *carry_keras_read(const json_t *root, const carry_json_path *at,
@@ -773,18 +549,11 @@ carry_model *carry_keras_read(const json_t *root, const carry_json_path *at,
 {
   keras_file f = {.root = root, .at = at};
   carry_model_spec_init(&f.spec);
+  f.spec.format = CARRY_FORMAT_KERAS;
   carry_status st = read_layer_specs(&f);
   if (!st) st = read_inputs(&f);
   if (!st) st = check_widths(&f);
   if (!st) st = read_info(&f, default_name);
-  if (!st) st = read_all_weights(&f, NULL);
-  if (!st) st = read_initial_states(&f, NULL);
-  if (st) {
-    return NULL;
-  }
-  carry_model *model = build_model(&f);
-  if (model) {
-    carry_succeed(at->err);
-  }
-  return model;
+  return st ? NULL
+            : carry_loader_build(at, &f.spec, f.metadata, fill_weights, &f);
 }

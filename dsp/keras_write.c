@@ -283,9 +283,28 @@ static void set_metadata_rate(json_t *metadata, double rate)
   }
 }
 
-/** The kept metadata object with the model's own name and sample rate,
-    which may have changed since it was read.  Setting a key that exists
-    keeps its place, so the file's key order survives. */
+/** metadata.loudness is where readers find a file's own loudness figure:
+    it follows the model's, and is removed when the model has none of its
+    own (Carry's measurement is made again on loading).  A figure that
+    reads as the model's float is left as written. */
+static void set_metadata_loudness(json_t *metadata,
+                                  const carry_model_spec *spec)
+{
+  const json_t *kept = json_object_get(metadata, "loudness");
+  if (!spec->has_loudness || spec->is_loudness_measured) {
+    if (json_is_number(kept)) {
+      json_object_del(metadata, "loudness");
+    }
+  } else if (!json_is_number(kept) ||
+             (float)json_number_value(kept) != spec->loudness_db) {
+    json_object_set_new(metadata, "loudness",
+                        json_real((double)spec->loudness_db));
+  }
+}
+
+/** The kept metadata object with the model's own name, sample rate and
+    loudness, which may have changed since it was read.  Setting a key that
+    exists keeps its place, so the file's key order survives. */
 static json_t *make_metadata(const carry_model *model)
 {
   const carry_model_spec *spec = carry_model_get_spec(model);
@@ -301,6 +320,7 @@ static json_t *make_metadata(const carry_model *model)
     json_object_set_new(metadata, "name", make_string(spec->name));
   }
   set_metadata_rate(metadata, spec->sample_rate);
+  set_metadata_loudness(metadata, spec);
   return metadata;
 }
 

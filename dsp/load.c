@@ -3,7 +3,7 @@
   format from the content (never from the extension).
 */
 
-#include "json_path.h"
+#include "loaders.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -116,13 +116,8 @@ static void report_syntax(const char *text, size_t size, const char *name,
 /* ------------------------------------------------------------------------ */
 /* Telling formats apart */
 
-static bool has_keys(const json_t *root, const char *a, const char *b,
-                     const char *c)
-{
-  return json_object_get(root, a) && json_object_get(root, b) &&
-         (!c || json_object_get(root, c));
-}
-
+/** A key that only one format has is enough to tell it: the reader then
+    names whatever else is missing. */
 static carry_model *read_document(const json_t *root, const char *name,
                                   const char *default_name, carry_error *err)
 {
@@ -134,13 +129,11 @@ static carry_model *read_document(const json_t *root, const char *name,
   } else if (json_object_get(root, "layers") ||
              json_object_get(root, "in_shape")) {
     return carry_keras_read(root, &at, default_name);
-  } else if (has_keys(root, "architecture", "config", "weights")) {
-    carry_json_fail(&at, CARRY_ERR_UNSUPPORTED,
-                    "Neural Amp Modeler .nam files are not supported yet");
-  } else if (has_keys(root, "model_data", "state_dict", NULL)) {
-    carry_json_fail(&at, CARRY_ERR_UNSUPPORTED,
-                    "GuitarML PyTorch JSON files (model_data, state_dict) "
-                    "are not supported yet");
+  } else if (json_object_get(root, "architecture")) {
+    return carry_nam_read(root, &at, default_name);
+  } else if (json_object_get(root, "model_data") ||
+             json_object_get(root, "state_dict")) {
+    return carry_pytorch_read(root, &at, default_name);
   } else {
     carry_json_fail(&at, CARRY_ERR_FORMAT,
                     "expected a model: \"layers\" (Keras, RTNeural, "

@@ -64,11 +64,6 @@ static const bad_case bad_cases[] = {
    ": expected a model: \"layers\" (Keras, RTNeural, AIDA-X), "
    "\"architecture\", \"config\" and \"weights\" (Neural Amp Modeler) or "
    "\"model_data\" and \"state_dict\" (PyTorch), found none of these keys"},
-  {"bad_nam.nam", CARRY_ERR_UNSUPPORTED,
-   ": Neural Amp Modeler .nam files are not supported yet"},
-  {"bad_pytorch.json", CARRY_ERR_UNSUPPORTED,
-   ": GuitarML PyTorch JSON files (model_data, state_dict) are not "
-   "supported yet"},
   {"bad_conv1d.json", CARRY_ERR_UNSUPPORTED,
    ": layers[0].type: expected lstm, gru, dense, time-distributed-dense or "
    "activation, found the string \"conv1d\" (a layer Carry does not run)"},
@@ -173,12 +168,150 @@ static const bad_case bad_cases[] = {
   {"bad_kernel_inputs.json", CARRY_ERR_LIMIT,
    ": layers[0].weights[0]: expected 1 to 16 rows (the model's inputs), "
    "found 0"},
+
+  /* Neural Amp Modeler .nam */
+  {"bad_nam_empty.nam", CARRY_ERR_SYNTAX,
+   ": the file is empty, expected a JSON model"},
+  {"bad_nam_truncated.nam", CARRY_ERR_SYNTAX,
+   ":29:6: the text ends too early, the file may be truncated (']' "
+   "expected near end of file)"},
+  {"bad_nam_nan.nam", CARRY_ERR_SYNTAX,
+   ":21:3: found NaN, but non-finite numbers are not valid JSON: weights "
+   "must be finite"},
+  {"bad_nam_utf8.nam", CARRY_ERR_SYNTAX,
+   ":87:16: the text is not valid UTF-8 (unable to decode byte 0xff near "
+   "'\"Tiny ')"},
+  {"bad_nam_deep_nesting.nam", CARRY_ERR_SYNTAX,
+   ":90:2062: arrays or objects nest too deeply (maximum parsing depth "
+   "reached near '[')"},
+  {"bad_nam_wavenet.nam", CARRY_ERR_UNSUPPORTED,
+   ": architecture \"WaveNet\" is not supported: Carry runs NAM's LSTM "
+   "models"},
+  {"bad_nam_input_size.nam", CARRY_ERR_UNSUPPORTED,
+   ": config.input_size: expected 1 input (the audio: NAM's LSTMs take no "
+   "conditioning), found 2"},
+  {"bad_nam_out_channels.nam", CARRY_ERR_UNSUPPORTED,
+   ": config.out_channels: expected 1 channel (mono audio out), found 2"},
+  {"bad_nam_architecture_type.nam", CARRY_ERR_FORMAT,
+   ": architecture: expected a string, found a number"},
+  {"bad_nam_version_number.nam", CARRY_ERR_FORMAT,
+   ": version: expected a string, found a number"},
+  {"bad_nam_missing_config.nam", CARRY_ERR_FORMAT,
+   ": expected a \"config\" key, found none"},
+  {"bad_nam_hidden_fraction.nam", CARRY_ERR_FORMAT,
+   ": config.hidden_size: expected a whole number of units, found 2.5"},
+  {"bad_nam_weights_object.nam", CARRY_ERR_FORMAT,
+   ": weights: expected an array of 70 numbers (1 LSTM layer of 3 units and "
+   "the head), found an object"},
+  {"bad_nam_string_weight.nam", CARRY_ERR_FORMAT,
+   ": weights[12]: expected a number, found a string"},
+  {"bad_nam_name_type.nam", CARRY_ERR_FORMAT,
+   ": metadata.name: expected a string, found an array"},
+  {"bad_nam.nam", CARRY_ERR_SHAPE,
+   ": weights: expected 16 numbers (1 LSTM layer of 1 unit and the head), "
+   "found 19"},
+  {"bad_nam_count.nam", CARRY_ERR_SHAPE,
+   ": weights: expected 70 numbers (1 LSTM layer of 3 units and the head), "
+   "found 69"},
+  {"bad_nam_float_range.nam", CARRY_ERR_VALUE,
+   ": weights[68]: expected a number within float range (+/-3.4e38), found "
+   "1e+39"},
+  {"bad_nam_sample_rate.nam", CARRY_ERR_VALUE,
+   ": sample_rate: expected a sample rate in Hz (0 for unknown, or 1000 to "
+   "10000000), found -48000"},
+  {"bad_nam_loudness.nam", CARRY_ERR_VALUE,
+   ": metadata.loudness: expected a loudness in dB within +/-300, found the "
+   "string \"loud\""},
+  {"bad_nam_huge_hidden.nam", CARRY_ERR_LIMIT,
+   ": config.hidden_size: expected 1 to 1024 units, found 1000000000"},
+  {"bad_nam_many_layers.nam", CARRY_ERR_LIMIT,
+   ": config.num_layers: expected 1 to 8 layers, found 1000000"},
+
+  /* GuitarML / Automated-GuitarAmpModelling PyTorch JSON */
+  {"bad_pytorch_truncated.json", CARRY_ERR_SYNTAX,
+   ":53:2: the text ends too early, the file may be truncated (string or "
+   "'}' expected near end of file)"},
+  {"bad_pytorch_nan.json", CARRY_ERR_SYNTAX,
+   ":35:5: found NaN, but non-finite numbers are not valid JSON: weights "
+   "must be finite"},
+  {"bad_pytorch_binary.json", CARRY_ERR_SYNTAX,
+   ":1:1: the text is not valid UTF-8 (unable to decode byte 0x89)"},
+  {"bad_pytorch_utf8.json", CARRY_ERR_SYNTAX,
+   ":3:18: the text is not valid UTF-8 (unable to decode byte 0xc3 near "
+   "'\"Simple')"},
+  {"bad_pytorch_deep_nesting.json", CARRY_ERR_SYNTAX,
+   ":13:2062: arrays or objects nest too deeply (maximum parsing depth "
+   "reached near '[')"},
+  {"bad_pytorch_rnn.json", CARRY_ERR_UNSUPPORTED,
+   ": model_data.unit_type: expected \"LSTM\" or \"GRU\", found the string "
+   "\"RNN\" (Carry runs no vanilla RNN layers)"},
+  {"bad_pytorch_unit_type.json", CARRY_ERR_UNSUPPORTED,
+   ": model_data.unit_type: expected \"LSTM\" or \"GRU\", found the string "
+   "\"Transformer\" (a layer Carry does not run)"},
+  {"bad_pytorch_model.json", CARRY_ERR_UNSUPPORTED,
+   ": model_data.model: expected \"SimpleRNN\", found the string "
+   "\"ConvSimpleRNN\" (a network Carry does not run)"},
+  {"bad_pytorch_skip2.json", CARRY_ERR_UNSUPPORTED,
+   ": model_data.skip: expected 0 or 1, found 2: Carry adds only the audio "
+   "input to the output"},
+  {"bad_pytorch_output2.json", CARRY_ERR_UNSUPPORTED,
+   ": model_data.output_size: expected 1 output (the audio), found 2"},
+  {"bad_pytorch_bidirectional.json", CARRY_ERR_UNSUPPORTED,
+   ": model_data.bidirectional: expected false, found true (a "
+   "bidirectional layer needs the future of the signal)"},
+  {"bad_pytorch_missing_model_data.json", CARRY_ERR_FORMAT,
+   ": expected a \"model_data\" key, found none"},
+  {"bad_pytorch_missing_unit_type.json", CARRY_ERR_FORMAT,
+   ": model_data: expected a \"unit_type\" key, found none"},
+  {"bad_pytorch_input_size_type.json", CARRY_ERR_FORMAT,
+   ": model_data.input_size: expected a whole number of inputs, found the "
+   "string \"1\""},
+  {"bad_pytorch_state_dict_array.json", CARRY_ERR_FORMAT,
+   ": state_dict: expected an object, found an array"},
+  {"bad_pytorch_missing_hh.json", CARRY_ERR_FORMAT,
+   ": state_dict: expected a \"rec.weight_hh_l0\" key, found none"},
+  {"bad_pytorch_missing_layer.json", CARRY_ERR_FORMAT,
+   ": state_dict: expected a \"rec.weight_ih_l1\" key, found none"},
+  {"bad_pytorch_missing_lin_bias.json", CARRY_ERR_FORMAT,
+   ": state_dict: expected a \"lin.bias\" key, found none"},
+  {"bad_pytorch_columns.json", CARRY_ERR_SHAPE,
+   ": state_dict.\"rec.weight_ih_l0\"[3]: expected 1 column (input_size), "
+   "found 2"},
+  {"bad_pytorch_gru_rows.json", CARRY_ERR_SHAPE,
+   ": state_dict.\"rec.weight_ih_l0\": expected 3 rows (3 gates r, z, n of "
+   "1 unit), found 4"},
+  {"bad_pytorch_bias_length.json", CARRY_ERR_SHAPE,
+   ": state_dict.\"rec.bias_hh_l0\": expected 4 numbers (4 gates i, f, g, o "
+   "of 1 unit), found 3"},
+  {"bad_pytorch_knob_count.json", CARRY_ERR_SHAPE,
+   ": carry.knobs: expected 2 knobs (one per conditioning input), found 1"},
+  {"bad_pytorch_initial_state.json", CARRY_ERR_SHAPE,
+   ": carry.initial_state[0].h: expected 1 number (the hidden size), found "
+   "2"},
+  {"bad_pytorch_float_range.json", CARRY_ERR_VALUE,
+   ": state_dict.\"lin.weight\"[0][0]: expected a number within float "
+   "range (+/-3.4e38), found 1e+39"},
+  {"bad_pytorch_skip_inputs.json", CARRY_ERR_VALUE,
+   ": model_data.skip: expected 0 to 1 inputs (at most input_size), found "
+   "3"},
+  {"bad_pytorch_samplerate.json", CARRY_ERR_VALUE,
+   ": model_data.samplerate: expected a sample rate in Hz (0 for unknown, "
+   "or 1000 to 10000000), found the string \"fast\""},
+  {"bad_pytorch_huge_hidden.json", CARRY_ERR_LIMIT,
+   ": model_data.hidden_size: expected 1 to 1024 units, found 1000000000"},
+  {"bad_pytorch_many_layers.json", CARRY_ERR_LIMIT,
+   ": model_data.num_layers: expected 1 to 8 layers, found 1000000"},
+  {"bad_pytorch_many_inputs.json", CARRY_ERR_LIMIT,
+   ": model_data.input_size: expected 1 to 16 inputs, found 17"},
 };
 
 /** The good files the mutations start from. */
 static const char *const good_files[] = {
-  "dense_linear.json", "dense_tanh.json", "lstm_unit.json", "lstm_state.json",
-  "gru_unit.json",     "gains_skip.json", "knobs.json",     "stacked.json",
+  "dense_linear.json",      "dense_tanh.json",       "lstm_unit.json",
+  "lstm_state.json",        "gru_unit.json",         "gains_skip.json",
+  "knobs.json",             "stacked.json",          "pytorch_lstm_unit.json",
+  "pytorch_gru_pair.json",  "pytorch_cond_skip.json", "nam_lstm_1x3.nam",
+  "nam_lstm_2x2.nam",
 };
 
 #define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))

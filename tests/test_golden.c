@@ -1,12 +1,16 @@
 /*
   Golden outputs: Carry against PyTorch.
 
-  tools/make_golden.py built random networks in PyTorch, wrote them as
-  RTNeural/AIDA-X Keras JSON (tests/data/golden/NAME.json) and stored a
-  stimulus with torch's float32 output (NAME.io.json).  Every case is loaded
-  with carry_model_load and run with every kernel set this CPU has, once as
-  one call and once in random block sizes; the output must be within
-  TOLERANCE of torch's at every sample, and the two runs bit-identical.
+  tools/make_golden.py built random networks in PyTorch, wrote them in the
+  three formats Carry reads (RTNeural/AIDA-X Keras JSON, GuitarML PyTorch
+  JSON, Neural Amp Modeler .nam: the model file NAME.io.json names) and
+  stored a stimulus with torch's float32 output (NAME.io.json).  Every case
+  is loaded with carry_model_load, which must tell the format from the
+  content, and run from a fresh stream (no settling: a .nam model starts
+  from its stored state, as torch did) with every kernel set this CPU has,
+  once as one call and once in random block sizes; the output must be
+  within TOLERANCE of torch's at every sample, and the two runs
+  bit-identical.
 */
 
 #include "harness.h"
@@ -45,10 +49,15 @@ typedef struct {
   json_t *expect;              ///< Metadata the loader must find
 } golden_case;
 
+/** The formats the cases come in, as carry_format values (0 .. 3). */
+#define N_FORMATS (CARRY_FORMAT_NAM + 1)
+
+/** One kernel set's worst error, per format. */
 typedef struct {
   carry_kernels kernels;
-  double worst;
-  char worst_case[NAME_SIZE];
+  double worst[N_FORMATS];
+  char worst_case[N_FORMATS][NAME_SIZE];
+  int n_cases[N_FORMATS];
 } kernel_result;
 
 /* ------------------------------------------------------------------------ */
@@ -176,12 +185,66 @@ static bool load_case(const char *name, golden_case *c)
 /* ------------------------------------------------------------------------ */
 /* Checking a case */
 
+/** The format "expect" names; the Keras cases predate the key (their files
+    stay as they were), so no "format" means Keras. */
+static bool expected_format(const json_t *expect, carry_format *format)
+{
+  static const struct {
+    const char *name;
+    carry_format format;
+  } formats[] = {{"keras", CARRY_FORMAT_KERAS},
+                 {"pytorch", CARRY_FORMAT_PYTORCH},
+                 {"nam", CARRY_FORMAT_NAM}};
+  const json_t *value = json_object_get(expect, "format");
+  if (!value) {
+    *format = CARRY_FORMAT_KERAS;
+    return true;
+  }
+  for (size_t k = 0; k < sizeof(formats) / sizeof(formats[0]); ++k) {
+    if (json_is_string(value) &&
+        strcmp(json_string_value(value), formats[k].name) == 0) {
+      *format = formats[k].format;
+      return true;
+    }
+  }
+  return false;
+}
+
+/** A loudness the file states must be reported as read, not measured. */
+static void check_loudness(const golden_case *c, const carry_model_spec *spec)
+{
+  const json_t *loudness = json_object_get(c->expect, "loudness");
+  if (loudness) {
+    CHECK(spec->has_loudness && !spec->is_loudness_measured &&
+            spec->loudness_db == (float)json_number_value(loudness),
+          "%s: loudness %s%g dB, expected %g dB from the file", c->name,
+          !spec->has_loudness           ? "(none) "
+          : spec->is_loudness_measured ? "(measured) "
+                                       : "",
+          (double)spec->loudness_db, json_number_value(loudness));
+  }
+}
+
 /** The loader must find what the case's "expect" object names. */
 static void check_metadata(const golden_case *c, const carry_model *model)
 {
   const carry_model_spec *spec = carry_model_get_spec(model);
   CHECK(spec->n_inputs == 1 + c->n_knobs, "%s: %d inputs, expected %d",
         c->name, spec->n_inputs, 1 + c->n_knobs);
+  carry_format format = CARRY_FORMAT_NONE;
+  if (CHECK(expected_format(c->expect, &format),
+            "%s: \"expect\" names an unknown format", c->name)) {
+    CHECK(spec->format == format, "%s: loaded as %s, expected %s", c->name,
+          carry_format_name(spec->format), carry_format_name(format));
+  }
+  check_loudness(c, spec);
+  const char *model_name =
+    json_string_value(json_object_get(c->expect, "name"));
+  if (model_name) {
+    CHECK(strcmp(spec->name, model_name) == 0,
+          "%s: named \"%s\", expected \"%s\"", c->name, spec->name,
+          model_name);
+  }
   const json_t *rate = json_object_get(c->expect, "sample_rate");
   if (rate) {
     CHECK(spec->sample_rate == json_number_value(rate),
@@ -289,9 +352,13 @@ static void check_kernels(const golden_case *c, const carry_model *m,
           "%s, %s kernels: random blocks differ from one call, first at "
           "sample %zu", c->name, kernels,
           first_difference(whole, blocks, c->n));
-    if (error >= result->worst) {
-      result->worst = error;
-      snprintf(result->worst_case, sizeof(result->worst_case), "%s", c->name);
+    const carry_format format = carry_model_get_spec(m)->format;
+    const int f = format < N_FORMATS ? (int)format : CARRY_FORMAT_NONE;
+    result->n_cases[f]++;
+    if (error >= result->worst[f]) {
+      result->worst[f] = error;
+      snprintf(result->worst_case[f], sizeof(result->worst_case[f]), "%s",
+               c->name);
     }
   }
   free(whole);
@@ -348,6 +415,8 @@ static int available_kernels(kernel_result *results)
 
 int main(void)
 {
+  // failures go to stderr: keep the two in order in a captured log
+  setvbuf(stdout, NULL, _IOLBF, 0);
   static char names[MAX_CASES][NAME_SIZE];
   const int n_cases = list_cases(names, MAX_CASES);
   CHECK(n_cases > 0, "no *" CASE_SUFFIX " cases in %s",
@@ -359,10 +428,20 @@ int main(void)
   }
   double worst = 0.0;
   for (int k = 0; k < n_results; ++k) {
-    printf("%s kernels: worst error %.3g (%s) over %d cases\n",
-           carry_kernels_name(results[k].kernels), results[k].worst,
-           results[k].worst_case, n_cases);
-    worst = results[k].worst > worst ? results[k].worst : worst;
+    for (int f = 0; f < N_FORMATS; ++f) {
+      if (results[k].n_cases[f] == 0) {
+        continue;
+      }
+      printf("%s kernels, %s: worst error %.3g (%s) over %d cases\n",
+             carry_kernels_name(results[k].kernels),
+             carry_format_name((carry_format)f), results[k].worst[f],
+             results[k].worst_case[f], results[k].n_cases[f]);
+      worst = results[k].worst[f] > worst ? results[k].worst[f] : worst;
+    }
+  }
+  for (int f = CARRY_FORMAT_KERAS; n_results > 0 && f < N_FORMATS; ++f) {
+    CHECK(results[0].n_cases[f] > 0, "no case ran in %s",
+          carry_format_name((carry_format)f));
   }
   printf("worst error overall %.3g, tolerance %.3g\n", worst, TOLERANCE);
   return test_finish("golden");

@@ -25,6 +25,7 @@ static const subcommand subcommands[] = {
   {"process", carry_process, "run a model over an audio file"},
   {"signal", carry_signal, "render the guitar-like test signal"},
   {"bench", carry_bench, "measure how fast models run on this machine"},
+  {"model", carry_model_command, "describe, verify and convert model files"},
 };
 
 #define N_SUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))
@@ -76,7 +77,8 @@ static int parse_top_options(int argc, char **argv)
     }
   }
   if (optind >= argc) {
-    return cli_usage_error("missing subcommand (process, signal or bench)");
+    return cli_usage_error("missing subcommand (process, signal, bench or "
+                           "model)");
   }
   return -1;
 }

@@ -4,6 +4,8 @@
 
 #include "cli.h"
 
+#include "carry.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -130,6 +132,21 @@ bool cli_parse_u64(const char *text, uint64_t *value)
   }
   *value = (uint64_t)parsed;
   return true;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Models */
+
+int cli_load_model(const char *path, carry_model **model)
+{
+  carry_error err = {CARRY_SUCCESS, ""};
+  *model = carry_model_load(path, &err);
+  if (!*model) {
+    return cli_error(CLI_EXIT_MODEL, "cannot load model: %s",
+                     err.message[0] ? err.message
+                                    : carry_strerror(err.status));
+  }
+  return CLI_EXIT_OK;
 }
 
 /* ------------------------------------------------------------------------ */

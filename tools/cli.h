@@ -26,6 +26,15 @@ int carry_process(int argc, char **argv);
 int carry_signal(int argc, char **argv);
 int carry_bench(int argc, char **argv);
 
+/** `carry model VERB`: hands the rest of the command line to the verb. */
+int carry_model_command(int argc, char **argv);
+
+/* The verbs of `carry model`, each in its own file, argv[0] naming it
+   ("carry model info"). */
+int carry_model_info_command(int argc, char **argv);
+int carry_model_verify_command(int argc, char **argv);
+int carry_model_convert_command(int argc, char **argv);
+
 /* ------------------------------------------------------------------------ */
 /* Reporting */
 
@@ -72,6 +81,16 @@ bool cli_parse_double(const char *text, double *value);
 
 /** Parses an unsigned 64-bit integer (decimal or 0x hex). */
 bool cli_parse_u64(const char *text, uint64_t *value);
+
+/* ------------------------------------------------------------------------ */
+/* Models */
+
+struct carry_model;
+
+/** Loads the model file at `path` into `*model`; on failure reports
+    "cannot load model: " and the loader's message, and returns
+    CLI_EXIT_MODEL. */
+int cli_load_model(const char *path, struct carry_model **model);
 
 /* ------------------------------------------------------------------------ */
 /* Output files: written under a temporary name beside the target and

@@ -3,17 +3,27 @@
 
 Each case is a random network built in PyTorch with a fixed seed (torch's
 default initialisation, so the weights have realistic magnitudes), written
-in the RTNeural/AIDA-X Keras JSON format (../shared/FORMATS.md section 1)
-as NAME.json, and run by torch in float32 on a seeded stimulus.  NAME.io.json
-holds what tests/test_golden.c needs to check Carry against torch:
+in one of the formats of ../shared/FORMATS.md and run by torch in float32 on
+a seeded stimulus:
+
+    CASES          RTNeural/AIDA-X Keras JSON (section 1), NAME.json
+    PYTORCH_CASES  GuitarML/Automated-GuitarAmpModelling JSON (section 2),
+                   pytorch_*.json, run from zero state
+    NAM_CASES      Neural Amp Modeler LSTM (section 3), nam_*.nam, run from
+                   the initial state stored in the file
+
+NAME.io.json holds what tests/test_golden.c needs to check Carry against
+torch:
 
     {"model": "NAME.json", "knobs": [...], "input": [...], "output": [...],
      "knobs_from_defaults": bool, "expect": {...}}
 
 "output" is torch's final output: (net(x * g_in) [+ x * g_in]) * g_out.
 With "knobs_from_defaults" the test passes NULL for the knobs, so that Carry
-must take the values from the knob defaults in the model file.  "expect"
-holds metadata the loader must find (sample rate, knob names).
+must take the values from the knob defaults in the model file (otherwise
+they are passed by position).  "expect" holds metadata the loader must find
+(format, sample rate, knob names, loudness, name); the Keras cases predate
+"format", and the test takes its absence to mean Keras.
 
 Re-run (Debian's python3-torch and python3-numpy live in /usr/bin/python3):
 
@@ -29,7 +39,9 @@ sample.  Both sides compute in float32 with different summation orders and
 activation approximations, so neither is exact; to see how much of the
 budget torch's own rounding uses, this script re-reads every file it wrote
 with an independent float64 implementation of the Keras equations (which
-also proves that the file layout, gate order and bias split match torch)
+also proves that the file layout, gate order and bias split match torch;
+the new formats have readers of their own, taking the file as FORMATS.md
+describes it)
 and prints max |torch - float64| per case.  A case whose torch output is
 not within TOLERANCE / 4 of float64 is refused: the network would be too
 sensitive for a 1e-5 comparison to mean anything.

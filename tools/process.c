@@ -28,6 +28,7 @@ typedef struct process_args {
   int n_params;
   uint32_t block;                  ///< T: frames per read and per call
   bool is_unsettled;               ///< Start from the model's own state
+  bool is_normalized;              ///< Bring the output to -18 dB
 } process_args;
 
 /** Everything a run holds, so that one function can free it all. */
@@ -44,6 +45,7 @@ typedef struct process_job {
   float *frames;                   ///< (T, C) interleaved
   float *channel;                  ///< (T) one channel, processed in place
   float knobs[CARRY_MAX_KNOBS];    ///< (N - 1) conditioning values
+  float normalize_gain_db;         ///< Added to the output gain
 } process_job;
 
 /** What the closing report says. */
@@ -66,7 +68,8 @@ static void print_help(void)
     "model and writes OUT with IN's sample rate, format and sample type.\n"
     "IN may be any file libsndfile reads; OUT may be the same file.\n"
     "\n"
-    "  -m, --model FILE        the model (RTNeural/AIDA-X Keras JSON)\n"
+    "  -m, --model FILE        the model: RTNeural/AIDA-X Keras JSON,\n"
+    "                          GuitarML PyTorch JSON or NAM .nam (LSTM)\n"
     "  -p, --param NAME=VALUE  sets a knob, by name (any case) or by 1-based\n"
     "                          index, within the knob's range; repeatable\n"
     "  -b, --block N           frames per processing call, 1..%d\n"
@@ -74,13 +77,16 @@ static void print_help(void)
     "      --no-settle         start from the model's initial state instead\n"
     "                          of the state it settles to on silence (which\n"
     "                          is what the plugin starts from)\n"
+    "      --normalize         brings the output to %g dB: adds the gain\n"
+    "                          from the loudness the file states, or that\n"
+    "                          Carry measures (as `carry model info` shows)\n"
     "  -h, --help              shows this help\n"
     "\n"
-    "Reports frames, channels, duration, speed, output peak and clipped\n"
-    "samples on stderr.  Exit status: 0 success, 1 processing failed,\n"
-    "2 usage error (including an unknown knob or a value out of range),\n"
-    "3 model error, 4 audio file error.\n",
-    MAX_BLOCK, DEFAULT_BLOCK);
+    "Reports frames, channels, duration, speed, output peak, clipped\n"
+    "samples and the normalising gain on stderr.  Exit status: 0 success,\n"
+    "1 processing failed, 2 usage error (including an unknown knob or a\n"
+    "value out of range), 3 model error, 4 audio file error.\n",
+    MAX_BLOCK, DEFAULT_BLOCK, (double)CARRY_NORMALIZED_LOUDNESS_DB);
 }
 
 static int parse_block(const char *text, uint32_t *block)
@@ -129,6 +135,7 @@ static int parse_args(int argc, char **argv, process_args *args)
     {"param", required_argument, NULL, 'p'},
     {"block", required_argument, NULL, 'b'},
     {"no-settle", no_argument, NULL, 'S'},
+    {"normalize", no_argument, NULL, 'N'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
   };
@@ -142,6 +149,7 @@ static int parse_args(int argc, char **argv, process_args *args)
     case 'p': status = add_param(args, optarg); break;
     case 'b': status = parse_block(optarg, &args->block); break;
     case 'S': args->is_unsettled = true; break;
+    case 'N': args->is_normalized = true; break;
     case 'h': print_help(); return CLI_EXIT_OK;
     default: return cli_bad_option();
     }
@@ -256,18 +264,6 @@ static int open_input(process_job *job, const char *path)
   return CLI_EXIT_OK;
 }
 
-static int load_model(process_job *job, const char *path)
-{
-  carry_error err = {CARRY_SUCCESS, ""};
-  job->model = carry_model_load(path, &err);
-  if (!job->model) {
-    return cli_error(CLI_EXIT_MODEL, "cannot load model: %s",
-                     err.message[0] ? err.message
-                                    : carry_strerror(err.status));
-  }
-  return CLI_EXIT_OK;
-}
-
 static void check_sample_rate(const process_job *job, const char *in_path)
 {
   const double model_rate = carry_model_get_spec(job->model)->sample_rate;
@@ -276,6 +272,27 @@ static void check_sample_rate(const process_job *job, const char *in_path)
              "without resampling", in_path, job->in_info.samplerate,
              model_rate);
   }
+}
+
+/** --normalize: the gain that brings the model to the common loudness,
+    from its file or measured, added to its output gain. */
+static int normalize(process_job *job)
+{
+  carry_error err = {CARRY_SUCCESS, ""};
+  if (carry_model_measure_loudness(job->model, &err) != CARRY_SUCCESS) {
+    return cli_error(CLI_EXIT_FAILED, "cannot measure the model's loudness: "
+                     "%s", err.message);
+  }
+  carry_model_spec spec = *carry_model_get_spec(job->model);
+  job->normalize_gain_db = carry_model_normalize_gain_db(job->model);
+  spec.out_gain_db += job->normalize_gain_db;
+  if (carry_model_set_info(job->model, &spec, &err) != CARRY_SUCCESS) {
+    return cli_error(CLI_EXIT_MODEL, "--normalize: cannot add %+.2f dB to "
+                     "the model's loudness of %.2f dB: %s",
+                     (double)job->normalize_gain_db,
+                     (double)spec.loudness_db, err.message);
+  }
+  return CLI_EXIT_OK;
 }
 
 /** Each stream runs silence until its output settles, as the plugin does
@@ -385,10 +402,13 @@ static int set_up(process_job *job, const process_args *args)
 {
   int status = open_input(job, args->in_path);
   if (status == CLI_EXIT_OK) {
-    status = load_model(job, args->model_path);
+    status = cli_load_model(args->model_path, &job->model);
   }
   if (status == CLI_EXIT_OK) {
     status = apply_params(job, args);
+  }
+  if (status == CLI_EXIT_OK && args->is_normalized) {
+    status = normalize(job);
   }
   if (status == CLI_EXIT_OK) {
     check_sample_rate(job, args->in_path);
@@ -496,7 +516,8 @@ static int finish(process_job *job, const char *out_path)
   return cli_output_commit(&job->output);
 }
 
-static void report(const process_job *job, const process_totals *totals)
+static void report(const process_job *job, const process_args *args,
+                   const process_totals *totals)
 {
   const double seconds = (double)totals->n_frames / job->in_info.samplerate;
   const double speed = totals->seconds_spent > 0.0
@@ -510,10 +531,18 @@ static void report(const process_job *job, const process_totals *totals)
     snprintf(clipped, sizeof(clipped), ", %zu samples clipped",
              totals->n_clipped);
   }
+  char normalized[96] = "";
+  if (args->is_normalized) {
+    const carry_model_spec *spec = carry_model_get_spec(job->model);
+    snprintf(normalized, sizeof(normalized), ", normalized by %+.2f dB "
+             "(loudness %.2f dB, %s)", (double)job->normalize_gain_db,
+             (double)spec->loudness_db,
+             spec->is_loudness_measured ? "measured" : "from the file");
+  }
   cli_note("%lld frames, %d channel%s, %.3f s in %.3f s (%.1fx real time), "
-           "peak %s dBFS%s", (long long)totals->n_frames, job->n_channels,
+           "peak %s dBFS%s%s", (long long)totals->n_frames, job->n_channels,
            job->n_channels == 1 ? "" : "s", seconds, totals->seconds_spent,
-           speed, peak, clipped);
+           speed, peak, clipped, normalized);
 }
 
 static void free_job(process_job *job)
@@ -553,7 +582,7 @@ int carry_process(int argc, char **argv)
     status = finish(&job, args.out_path);
   }
   if (status == CLI_EXIT_OK) {
-    report(&job, &totals);
+    report(&job, &args, &totals);
   }
   free_job(&job);
   return status;
