@@ -222,8 +222,10 @@ CARRY_API carry_status carry_model_set_metadata(carry_model *model,
 
 /** Measures the output loudness on Carry's reference signal (one second of
     guitar-like material at the model's rate, a plucked note, a chord and
-    a sweep, at -18 dBFS RMS, knobs at their defaults) as the RMS level of
-    the output in dBFS, and records it in the spec (is_loudness_measured).
+    a sweep, at -18 dBFS RMS, knobs at their defaults, after settling) as
+    the RMS level of the output in dBFS, and records it in the spec
+    (is_loudness_measured).  A model far too large for real time gets only
+    the start of the signal (at least 50 ms), so that this stays quick.
     Does nothing if the model already has a loudness.
     Thread: worker.  Allocates (a stream for the measurement). */
 CARRY_API carry_status carry_model_measure_loudness(carry_model *model,

@@ -206,10 +206,9 @@ static carry_status check_text(const char *text, size_t size,
   return CARRY_SUCCESS;
 }
 
-carry_model *carry_model_load_string(const char *text, size_t size,
-                                     const char *name, carry_error *err)
+json_t *carry_json_parse_text(const char *text, size_t size, const char *name,
+                              carry_error *err)
 {
-  name = name ? name : "(string)";
   if (check_text(text, size, name, err)) {
     return NULL;
   }
@@ -219,6 +218,15 @@ carry_model *carry_model_load_string(const char *text, size_t size,
   json_t *root = json_loadb(text + bom, size - bom, JSON_DECODE_ANY, &jerr);
   if (!root) {
     report_syntax(text + bom, size - bom, name, &jerr, err);
+  }
+  return root;
+}
+
+/** Reads the model in a parsed document, which it releases. */
+static carry_model *load_document(json_t *root, const char *name,
+                                  carry_error *err)
+{
+  if (!root) {
     return NULL;
   }
   char default_name[CARRY_NAME_SIZE];
@@ -226,6 +234,14 @@ carry_model *carry_model_load_string(const char *text, size_t size,
   carry_model *model = read_document(root, name, default_name, err);
   json_decref(root);
   return model;
+}
+
+carry_model *carry_model_load_string(const char *text, size_t size,
+                                     const char *name, carry_error *err)
+{
+  name = name ? name : "(string)";
+  return load_document(carry_json_parse_text(text, size, name, err), name,
+                       err);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -310,14 +326,9 @@ static carry_status read_file(FILE *file, const char *path, char **text,
                    size, err);
 }
 
-carry_model *carry_model_load_as(const char *path, const char *name,
-                                 carry_error *err)
+json_t *carry_json_parse_file(const char *path, const char *name,
+                              carry_error *err)
 {
-  if (!path) {
-    carry_fail(err, CARRY_ERR_BAD_ARG, "no model file given");
-    return NULL;
-  }
-  name = name ? name : path;
   FILE *file = fopen(path, "rb");
   if (!file) {
     fail_io(err, name, errno);
@@ -330,9 +341,20 @@ carry_model *carry_model_load_as(const char *path, const char *name,
   if (st) {
     return NULL;
   }
-  carry_model *model = carry_model_load_string(text, size, name, err);
+  json_t *root = carry_json_parse_text(text, size, name, err);
   free(text);
-  return model;
+  return root;
+}
+
+carry_model *carry_model_load_as(const char *path, const char *name,
+                                 carry_error *err)
+{
+  if (!path) {
+    carry_fail(err, CARRY_ERR_BAD_ARG, "no model file given");
+    return NULL;
+  }
+  name = name ? name : path;
+  return load_document(carry_json_parse_file(path, name, err), name, err);
 }
 
 /** The most of a path a message names: the other half of the message is

@@ -14,6 +14,20 @@
 #include "json_path.h"
 
 /* ------------------------------------------------------------------------ */
+/* Reading and parsing (load.c) */
+
+/** Parses JSON text under the loaders' guards (size and value limits, an
+    empty text, a byte order mark) with their syntax messages, naming the
+    text `name`.  NULL, with `err` set, on failure. */
+json_t *carry_json_parse_text(const char *text, size_t size, const char *name,
+                              carry_error *err);
+
+/** Reads a file (refusing one over the size limit before reading it) and
+    parses it as carry_json_parse_text() does. */
+json_t *carry_json_parse_file(const char *path, const char *name,
+                              carry_error *err);
+
+/* ------------------------------------------------------------------------ */
 /* The readers, called by carry_model_load_string() */
 
 /** Builds a prepared model from a parsed RTNeural/AIDA-X Keras document.

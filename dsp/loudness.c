@@ -12,6 +12,11 @@
 #define REFERENCE_SECONDS 1.0
 #define REFERENCE_RMS_DB (-18.0)
 
+/** Multiply-adds a measurement may spend on settling and on the signal,
+    each (about a quarter of a second here): a model too big for real time
+    gets a shorter signal rather than minutes of work, down to 50 ms. */
+#define MEASURE_BUDGET_MACS 1e10
+
 /** A decaying string-like tone: harmonics k = 1..n at 1/k, each fading
     faster than the one below, from `start` seconds. */
 static double pluck(double t, double start, double frequency, int n)
@@ -79,7 +84,10 @@ carry_status carry_model_measure_loudness(carry_model *model, carry_error *err)
   }
   const double rate =
     model->spec.sample_rate > 0.0 ? model->spec.sample_rate : 48000.0;
-  const size_t n = (size_t)(REFERENCE_SECONDS * rate);
+  const double affordable = MEASURE_BUDGET_MACS / (double)carry_model_macs(model);
+  const double seconds =
+    fmax(0.05, fmin(REFERENCE_SECONDS, affordable / rate));
+  const size_t n = (size_t)(seconds * rate);
   float *signal = malloc(2 * n * sizeof(float));
   carry_stream *stream = carry_stream_create(model, 256, err);
   if (!signal || !stream) {
@@ -89,7 +97,9 @@ carry_status carry_model_measure_loudness(carry_model *model, carry_error *err)
                       "out of memory measuring loudness");
   }
   make_reference(signal, n, rate);
-  carry_stream_settle(stream, NULL, CARRY_SETTLE_SAMPLES);
+  carry_stream_settle(stream, NULL,
+                      n < CARRY_SETTLE_SAMPLES ? (uint32_t)n
+                                               : CARRY_SETTLE_SAMPLES);
   carry_stream_process(stream, signal, NULL, signal + n, (uint32_t)n);
   model->spec.loudness_db = (float)rms_db(signal + n, n);
   model->spec.has_loudness = true;

@@ -8,107 +8,13 @@
   and count them, allocating nothing, then to store them.
 */
 
-#include "json_path.h"
+#include "loaders.h"
 
-#include <errno.h>
 #include <locale.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-
-/* ------------------------------------------------------------------------ */
-/* Reading the file */
-
-static carry_status fail_io(carry_error *err, const char *path, int errnum)
-{
-  char reason[128] = "unknown error";
-  strerror_r(errnum, reason, sizeof(reason));
-  return carry_fail(err, CARRY_ERR_IO, "%s: %s", path, reason);
-}
-
-static carry_status fail_too_big(carry_error *err, const char *path)
-{
-  return carry_fail(err, CARRY_ERR_LIMIT,
-                    "%s: the file is larger than the %u MiB a model file may "
-                    "have", path, CARRY_MAX_FILE_BYTES >> 20);
-}
-
-/** Reads at most one byte past the limit, so that a file growing while it
-    is read cannot make this allocate more. */
-static carry_status read_text(FILE *file, const char *path, char **text,
-                              size_t *size, carry_error *err)
-{
-  struct stat info;
-  if (fstat(fileno(file), &info) != 0) {
-    return fail_io(err, path, errno);
-  }
-  if (S_ISREG(info.st_mode) &&
-      (uintmax_t)info.st_size > CARRY_MAX_FILE_BYTES) {
-    return fail_too_big(err, path);
-  }
-  const size_t capacity = S_ISREG(info.st_mode) ? (size_t)info.st_size + 1
-                                                : CARRY_MAX_FILE_BYTES + 1;
-  char *buffer = malloc(capacity);
-  if (!buffer) {
-    return carry_fail(err, CARRY_ERR_NO_MEMORY,
-                      "%s: out of memory for the file", path);
-  }
-  *size = fread(buffer, 1, capacity, file);
-  const bool is_error = ferror(file), is_full = *size == capacity;
-  if (is_error || is_full) {
-    free(buffer);
-    return is_error ? fail_io(err, path, errno ? errno : EIO)
-           : S_ISREG(info.st_mode)
-             ? carry_fail(err, CARRY_ERR_IO,
-                          "%s: the file changed while it was read", path)
-             : fail_too_big(err, path);
-  }
-  *text = buffer;
-  return CARRY_SUCCESS;
-}
-
-/** An upper bound on the values in a JSON text, as the model loader
-    bounds them: the parsed tree costs jansson some 50 bytes a value. */
-static size_t count_values(const char *text, size_t size)
-{
-  size_t n = 1;
-  for (size_t k = 0; k < size; ++k) {
-    n += text[k] == ',' || text[k] == '[' || text[k] == '{';
-  }
-  return n;
-}
-
-static json_t *parse_file(const char *path, carry_error *err)
-{
-  FILE *file = fopen(path, "rb");
-  if (!file) {
-    fail_io(err, path, errno);
-    return NULL;
-  }
-  char *text = NULL;
-  size_t size = 0;
-  const carry_status st = read_text(file, path, &text, &size, err);
-  fclose(file);
-  if (st) {
-    return NULL;
-  }
-  // Windows editors may start a file with a byte order mark
-  const size_t bom = size >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3) ? 3 : 0;
-  json_t *root = NULL;
-  json_error_t jerr;
-  if (count_values(text, size) > CARRY_MAX_FILE_VALUES) {
-    carry_fail(err, CARRY_ERR_LIMIT, "%s: more than %u million values, the "
-               "most a model file may hold", path,
-               CARRY_MAX_FILE_VALUES / 1000000);
-  } else if (!(root = json_loadb(text + bom, size - bom, 0, &jerr))) {
-    carry_fail(err, CARRY_ERR_SYNTAX, "%s:%d:%d: invalid JSON (%s)", path,
-               jerr.line, jerr.column, jerr.text);
-  }
-  free(text);
-  return root;
-}
 
 /* ------------------------------------------------------------------------ */
 /* Flattening the arrays */
@@ -242,7 +148,7 @@ carry_self_test *carry_self_test_load(const char *path, int n_inputs,
     carry_fail(err, CARRY_ERR_BAD_ARG, "no file, or %d inputs", n_inputs);
     return NULL;
   }
-  json_t *doc = parse_file(path, err);
+  json_t *doc = carry_json_parse_file(path, path, err);
   if (!doc) {
     return NULL;
   }
