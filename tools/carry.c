@@ -24,8 +24,10 @@ typedef struct subcommand {
 static const subcommand subcommands[] = {
   {"process", carry_process, "run a model over an audio file"},
   {"signal", carry_signal, "render the guitar-like test signal"},
+  {"reference", carry_reference, "render audio through a reference effect"},
   {"bench", carry_bench, "measure how fast models run on this machine"},
   {"model", carry_model_command, "describe, verify and convert model files"},
+  {"train", carry_train, "train a model on dry and processed recordings"},
 };
 
 #define N_SUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))
@@ -77,8 +79,8 @@ static int parse_top_options(int argc, char **argv)
     }
   }
   if (optind >= argc) {
-    return cli_usage_error("missing subcommand (process, signal, bench or "
-                           "model)");
+    return cli_usage_error("missing subcommand (process, signal, "
+                           "reference, bench, model or train)");
   }
   return -1;
 }

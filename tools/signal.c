@@ -32,10 +32,14 @@ static void print_help(void)
   printf(
     "Usage: carry signal [OPTION]... OUT.wav\n"
     "\n"
-    "Writes a guitar-like test signal made by the project itself: strummed\n"
-    "chords, single notes and palm-muted notes (Karplus-Strong strings), a\n"
-    "logarithmic sine sweep from 20 Hz to 20 kHz, and silence between them.\n"
-    "The same seed always gives the same file.  The peak is %.0f dBFS.\n"
+    "Writes a guitar-like signal made by the project itself.  Up to %g s\n"
+    "it is a tour: strummed chords, single notes and palm-muted notes\n"
+    "(Karplus-Strong strings), a logarithmic sine sweep from 20 Hz to\n"
+    "20 kHz, and silence between them.  Longer, it is training material:\n"
+    "phrases of chords, lines, riffs, arpeggios, ringing notes, sweeps,\n"
+    "noise bursts and silence, each at its own level from -42 dBFS up.\n"
+    "The same seed always gives the same file; use another seed for a\n"
+    "validation signal.  The peak is at most %.0f dBFS.\n"
     "Always a mono WAV file, whatever OUT's extension.\n"
     "\n"
     "  -s, --seconds S   length in seconds, %g..%g (default %g)\n"
@@ -45,8 +49,8 @@ static void print_help(void)
     "  -h, --help        shows this help\n"
     "\n"
     "Exit status: 0 success, 1 failed, 2 usage error, 4 file error.\n",
-    GUITAR_PEAK_DBFS, MIN_SECONDS, MAX_SECONDS, DEFAULT_SECONDS, MIN_RATE,
-    MAX_RATE, DEFAULT_RATE);
+    GUITAR_TOUR_SECONDS, GUITAR_PEAK_DBFS, MIN_SECONDS, MAX_SECONDS,
+    DEFAULT_SECONDS, MIN_RATE, MAX_RATE, DEFAULT_RATE);
 }
 
 static int parse_option(int option, signal_args *args)
