@@ -3,17 +3,16 @@
   and writes the result in the input's format.
 */
 
+#include "audio_job.h"
 #include "carry.h"
 #include "cli.h"
 
 #include <float.h>
 #include <getopt.h>
 #include <math.h>
-#include <sndfile.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define DEFAULT_BLOCK 256
 #define MAX_BLOCK 1048576
@@ -35,26 +34,10 @@ typedef struct process_args {
 typedef struct process_job {
   carry_model *model;
   carry_stream **streams;          ///< (C) one per channel
-  int n_channels;                  ///< C
-  SNDFILE *in;
-  SNDFILE *out;
-  SF_INFO in_info;
-  SF_INFO out_info;
-  cli_output output;
-  bool counts_clipping;            ///< Integer output: libsndfile clips
-  float *frames;                   ///< (T, C) interleaved
-  float *channel;                  ///< (T) one channel, processed in place
+  audio_job audio;
   float knobs[CARRY_MAX_KNOBS];    ///< (N - 1) conditioning values
   float normalize_gain_db;         ///< Added to the output gain
 } process_job;
-
-/** What the closing report says. */
-typedef struct process_totals {
-  sf_count_t n_frames;
-  float peak;
-  size_t n_clipped;
-  double seconds_spent;
-} process_totals;
 
 /* ------------------------------------------------------------------------ */
 /* Arguments */
@@ -253,23 +236,12 @@ static int apply_params(process_job *job, const process_args *args)
 /* ------------------------------------------------------------------------ */
 /* Setting up */
 
-static int open_input(process_job *job, const char *path)
-{
-  job->in = sf_open(path, SFM_READ, &job->in_info);
-  if (!job->in) {
-    return cli_error(CLI_EXIT_FILE, "cannot read audio file '%s': %s", path,
-                     sf_strerror(NULL));
-  }
-  job->n_channels = job->in_info.channels;
-  return CLI_EXIT_OK;
-}
-
 static void check_sample_rate(const process_job *job, const char *in_path)
 {
   const double model_rate = carry_model_get_spec(job->model)->sample_rate;
-  if (model_rate > 0.0 && fabs(model_rate - job->in_info.samplerate) > 0.5) {
+  if (model_rate > 0.0 && fabs(model_rate - job->audio.in_info.samplerate) > 0.5) {
     cli_warn("'%s' is at %d Hz but the model was made for %g Hz; processing "
-             "without resampling", in_path, job->in_info.samplerate,
+             "without resampling", in_path, job->audio.in_info.samplerate,
              model_rate);
   }
 }
@@ -300,7 +272,7 @@ static int normalize(process_job *job)
 static void settle_streams(process_job *job)
 {
   const bool has_knobs = carry_model_get_spec(job->model)->n_inputs > 1;
-  for (int c = 0; c < job->n_channels; ++c) {
+  for (int c = 0; c < job->audio.n_channels; ++c) {
     carry_stream_settle(job->streams[c], has_knobs ? job->knobs : NULL,
                         CARRY_SETTLE_SAMPLES);
   }
@@ -308,15 +280,13 @@ static void settle_streams(process_job *job)
 
 static int create_streams(process_job *job, uint32_t block)
 {
-  const size_t n_values = (size_t)block * (size_t)job->n_channels;
-  job->streams = calloc((size_t)job->n_channels, sizeof(*job->streams));
-  job->frames = malloc(n_values * sizeof(float));
-  job->channel = malloc((size_t)block * sizeof(float));
-  if (!job->streams || !job->frames || !job->channel) {
-    return cli_error(CLI_EXIT_FAILED, "out of memory for %d channels of "
-                     "%u frames", job->n_channels, block);
+  const int n_channels = job->audio.n_channels;
+  job->streams = calloc((size_t)n_channels, sizeof(*job->streams));
+  if (!job->streams) {
+    return cli_error(CLI_EXIT_FAILED, "out of memory for %d channels",
+                     n_channels);
   }
-  for (int c = 0; c < job->n_channels; ++c) {
+  for (int c = 0; c < n_channels; ++c) {
     carry_error err = {CARRY_SUCCESS, ""};
     job->streams[c] = carry_stream_create(job->model, block, &err);
     if (!job->streams[c]) {
@@ -324,83 +294,12 @@ static int create_streams(process_job *job, uint32_t block)
                        err.message);
     }
   }
-  return CLI_EXIT_OK;
-}
-
-/* ------------------------------------------------------------------------ */
-/* The output format */
-
-static const char *format_name(int format)
-{
-  SF_FORMAT_INFO info = {format, NULL, NULL};
-  if (sf_command(NULL, SFC_GET_FORMAT_INFO, &info, sizeof(info)) != 0 ||
-      !info.name) {
-    return "unknown";
-  }
-  return info.name;
-}
-
-static bool is_float_subtype(int format)
-{
-  const int subtype = format & SF_FORMAT_SUBMASK;
-  return subtype == SF_FORMAT_FLOAT || subtype == SF_FORMAT_DOUBLE ||
-         subtype == SF_FORMAT_VORBIS || subtype == SF_FORMAT_OPUS ||
-         subtype == SF_FORMAT_MPEG_LAYER_I ||
-         subtype == SF_FORMAT_MPEG_LAYER_II ||
-         subtype == SF_FORMAT_MPEG_LAYER_III;
-}
-
-/** The input's format if libsndfile writes it, else WAV with the same
-    sample type, else float WAV; says so when it differs. */
-static void choose_output_format(process_job *job)
-{
-  const int format = job->in_info.format;
-  SF_INFO *out = &job->out_info;
-  memset(out, 0, sizeof(*out));
-  out->samplerate = job->in_info.samplerate;
-  out->channels = job->in_info.channels;
-  out->format = format;
-  if (sf_format_check(out)) {
-    return;
-  }
-  const int subtype = format & SF_FORMAT_SUBMASK;
-  out->format = SF_FORMAT_WAV | subtype;
-  if (sf_format_check(out)) {
-    cli_warn("libsndfile cannot write %s files; writing WAV (%s) instead",
-             format_name(format & SF_FORMAT_TYPEMASK), format_name(subtype));
-    return;
-  }
-  out->format = SF_FORMAT_WAV | SF_FORMAT_FLOAT;
-  cli_warn("libsndfile cannot write %s (%s) files; writing 32-bit float WAV "
-           "instead", format_name(format & SF_FORMAT_TYPEMASK),
-           format_name(subtype));
-}
-
-static int open_output(process_job *job, const char *path)
-{
-  choose_output_format(job);
-  const int status = cli_output_open(&job->output, path);
-  if (status != CLI_EXIT_OK) {
-    return status;
-  }
-  job->out = sf_open(job->output.temp_path, SFM_WRITE, &job->out_info);
-  if (!job->out) {
-    return cli_error(CLI_EXIT_FILE, "cannot write '%s': %s", path,
-                     sf_strerror(NULL));
-  }
-  /* No PEAK chunk: it holds a time stamp, and equal audio should give
-     equal files. */
-  sf_command(job->out, SFC_SET_ADD_PEAK_CHUNK, NULL, SF_FALSE);
-  job->counts_clipping = !is_float_subtype(job->out_info.format);
-  if (job->counts_clipping) {
-    sf_command(job->out, SFC_SET_CLIPPING, NULL, SF_TRUE);
-  }
-  return CLI_EXIT_OK;
+  return audio_job_allocate(&job->audio, block);
 }
 
 static int set_up(process_job *job, const process_args *args)
 {
-  int status = open_input(job, args->in_path);
+  int status = audio_job_open_input(&job->audio, args->in_path);
   if (status == CLI_EXIT_OK) {
     status = cli_load_model(args->model_path, &job->model);
   }
@@ -418,7 +317,7 @@ static int set_up(process_job *job, const process_args *args)
     settle_streams(job);
   }
   if (status == CLI_EXIT_OK) {
-    status = open_output(job, args->out_path);
+    status = audio_job_open_output(&job->audio, args->out_path);
   }
   return status;
 }
@@ -426,111 +325,20 @@ static int set_up(process_job *job, const process_args *args)
 /* ------------------------------------------------------------------------ */
 /* Processing */
 
-static double now_seconds(void)
+/** Runs one channel through its stream (audio_job_channel_fn). */
+static void process_channel(void *context, int c, float *samples,
+                            uint32_t n)
 {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/** Runs channel `c` of the T interleaved frames through its stream. */
-static void process_channel(process_job *job, int c, uint32_t n_frames)
-{
-  const int n_channels = job->n_channels;
+  process_job *job = context;
   const bool has_knobs = carry_model_get_spec(job->model)->n_inputs > 1;
-  for (uint32_t t = 0; t < n_frames; ++t) {
-    job->channel[t] = job->frames[(size_t)t * n_channels + c];
-  }
-  carry_stream_process(job->streams[c], job->channel,
-                       has_knobs ? job->knobs : NULL, job->channel, n_frames);
-  for (uint32_t t = 0; t < n_frames; ++t) {
-    job->frames[(size_t)t * n_channels + c] = job->channel[t];
-  }
+  carry_stream_process(job->streams[c], samples,
+                       has_knobs ? job->knobs : NULL, samples, n);
 }
 
-static void measure(const process_job *job, size_t n_values,
-                    process_totals *totals)
+static void report(const process_job *job, const process_args *args)
 {
-  for (size_t k = 0; k < n_values; ++k) {
-    const float magnitude = fabsf(job->frames[k]);
-    totals->peak = magnitude > totals->peak ? magnitude : totals->peak;
-    totals->n_clipped += magnitude > 1.0f;
-  }
-}
-
-static int process_block(process_job *job, uint32_t n_frames,
-                         process_totals *totals, const char *out_path)
-{
-  for (int c = 0; c < job->n_channels; ++c) {
-    process_channel(job, c, n_frames);
-  }
-  measure(job, (size_t)n_frames * (size_t)job->n_channels, totals);
-  if (sf_writef_float(job->out, job->frames, n_frames) != n_frames) {
-    return cli_error(CLI_EXIT_FILE, "cannot write '%s': %s", out_path,
-                     sf_strerror(job->out));
-  }
-  totals->n_frames += n_frames;
-  return CLI_EXIT_OK;
-}
-
-static int process_file(process_job *job, const process_args *args,
-                        process_totals *totals)
-{
-  const double start = now_seconds();
-  for (;;) {
-    if (cli_interrupted()) {
-      return cli_error(CLI_EXIT_FAILED, "interrupted; '%s' not written",
-                       args->out_path);
-    }
-    const sf_count_t n_read = sf_readf_float(job->in, job->frames,
-                                             args->block);
-    if (n_read <= 0) {
-      break;
-    }
-    const int status = process_block(job, (uint32_t)n_read, totals,
-                                     args->out_path);
-    if (status != CLI_EXIT_OK) {
-      return status;
-    }
-  }
-  if (sf_error(job->in) != SF_ERR_NO_ERROR) {
-    return cli_error(CLI_EXIT_FILE, "cannot read '%s': %s", args->in_path,
-                     sf_strerror(job->in));
-  }
-  totals->seconds_spent = now_seconds() - start;
-  return CLI_EXIT_OK;
-}
-
-/** Closes both files (the output's header is written now) and moves the
-    output into place. */
-static int finish(process_job *job, const char *out_path)
-{
-  const int out_error = sf_close(job->out);
-  job->out = NULL;
-  sf_close(job->in);
-  job->in = NULL;
-  if (out_error != SF_ERR_NO_ERROR) {
-    return cli_error(CLI_EXIT_FILE, "cannot write '%s': %s", out_path,
-                     sf_error_number(out_error));
-  }
-  return cli_output_commit(&job->output);
-}
-
-static void report(const process_job *job, const process_args *args,
-                   const process_totals *totals)
-{
-  const double seconds = (double)totals->n_frames / job->in_info.samplerate;
-  const double speed = totals->seconds_spent > 0.0
-                         ? seconds / totals->seconds_spent : 0.0;
-  char peak[32] = "-inf";
-  if (totals->peak > 0.0f) {
-    snprintf(peak, sizeof(peak), "%.1f", 20.0 * log10(totals->peak));
-  }
-  char clipped[64] = "";
-  if (totals->n_clipped && job->counts_clipping) {
-    snprintf(clipped, sizeof(clipped), ", %zu samples clipped",
-             totals->n_clipped);
-  }
+  char summary[256];
+  audio_job_describe(&job->audio, summary, sizeof(summary));
   char normalized[96] = "";
   if (args->is_normalized) {
     const carry_model_spec *spec = carry_model_get_spec(job->model);
@@ -539,27 +347,16 @@ static void report(const process_job *job, const process_args *args,
              (double)spec->loudness_db,
              spec->is_loudness_measured ? "measured" : "from the file");
   }
-  cli_note("%lld frames, %d channel%s, %.3f s in %.3f s (%.1fx real time), "
-           "peak %s dBFS%s%s", (long long)totals->n_frames, job->n_channels,
-           job->n_channels == 1 ? "" : "s", seconds, totals->seconds_spent,
-           speed, peak, clipped, normalized);
+  cli_note("%s%s", summary, normalized);
 }
 
 static void free_job(process_job *job)
 {
-  if (job->out) {
-    sf_close(job->out);
-  }
-  if (job->in) {
-    sf_close(job->in);
-  }
-  cli_output_discard(&job->output);
-  for (int c = 0; job->streams && c < job->n_channels; ++c) {
+  for (int c = 0; job->streams && c < job->audio.n_channels; ++c) {
     carry_stream_free(job->streams[c]);
   }
   free(job->streams);
-  free(job->frames);
-  free(job->channel);
+  audio_job_free(&job->audio);
   carry_model_free(job->model);
 }
 
@@ -572,17 +369,16 @@ int carry_process(int argc, char **argv)
   }
   process_job job;
   memset(&job, 0, sizeof(job));
-  process_totals totals = {0, 0.0f, 0, 0.0};
   cli_catch_interrupts();
   status = set_up(&job, &args);
   if (status == CLI_EXIT_OK) {
-    status = process_file(&job, &args, &totals);
+    status = audio_job_run(&job.audio, process_channel, &job);
   }
   if (status == CLI_EXIT_OK) {
-    status = finish(&job, args.out_path);
+    status = audio_job_finish(&job.audio);
   }
   if (status == CLI_EXIT_OK) {
-    report(&job, &args, &totals);
+    report(&job, &args);
   }
   free_job(&job);
   return status;

@@ -4,16 +4,15 @@
   result in the input's format: the targets models are trained on.
 */
 
+#include "audio_job.h"
 #include "cli.h"
 #include "effects.h"
 
 #include <getopt.h>
 #include <math.h>
-#include <sndfile.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define BLOCK 4096        ///< T: frames per read
 #define MAX_PARAMS 64
@@ -30,18 +29,7 @@ typedef struct reference_args {
 /** Everything a run holds, so that one function can free it all. */
 typedef struct reference_job {
   effect **effects;       ///< (C) one per channel
-  int n_channels;         ///< C
-  SNDFILE *in;
-  SNDFILE *out;
-  SF_INFO in_info;
-  SF_INFO out_info;
-  cli_output output;
-  bool counts_clipping;   ///< Integer output: libsndfile clips
-  float *frames;          ///< (T, C) interleaved
-  float *channel;         ///< (T) one channel, processed in place
-  sf_count_t n_frames;    ///< Written so far
-  float peak;             ///< Of the output so far
-  size_t n_clipped;       ///< Output samples beyond full scale
+  audio_job audio;
 } reference_job;
 
 /* ------------------------------------------------------------------------ */
@@ -201,29 +189,16 @@ static int check_params(const reference_args *args)
 /* ------------------------------------------------------------------------ */
 /* Setting up */
 
-static int open_input(reference_job *job, const char *path)
-{
-  job->in = sf_open(path, SFM_READ, &job->in_info);
-  if (!job->in) {
-    return cli_error(CLI_EXIT_FILE, "cannot read audio file '%s': %s", path,
-                     sf_strerror(NULL));
-  }
-  job->n_channels = job->in_info.channels;
-  return CLI_EXIT_OK;
-}
-
 static int create_effects(reference_job *job, const reference_args *args)
 {
-  job->effects = calloc((size_t)job->n_channels, sizeof(*job->effects));
-  job->frames = malloc((size_t)BLOCK * (size_t)job->n_channels *
-                       sizeof(float));
-  job->channel = malloc((size_t)BLOCK * sizeof(float));
-  if (!job->effects || !job->frames || !job->channel) {
+  const int n_channels = job->audio.n_channels;
+  job->effects = calloc((size_t)n_channels, sizeof(*job->effects));
+  if (!job->effects) {
     return cli_error(CLI_EXIT_FAILED, "out of memory for %d channels",
-                     job->n_channels);
+                     n_channels);
   }
-  const double rate = job->in_info.samplerate;
-  for (int c = 0; c < job->n_channels; ++c) {
+  const double rate = job->audio.in_info.samplerate;
+  for (int c = 0; c < n_channels; ++c) {
     effect_error err = {EFFECT_SUCCESS, ""};
     job->effects[c] = effect_create(args->effect_name, rate, &err);
     if (!job->effects[c]) {
@@ -235,78 +210,7 @@ static int create_effects(reference_job *job, const reference_args *args)
       apply_param(job->effects[c], args->params[p]);  // checked before
     }
   }
-  return CLI_EXIT_OK;
-}
-
-/* ------------------------------------------------------------------------ */
-/* The output format (as carry process chooses it) */
-
-static const char *format_name(int format)
-{
-  SF_FORMAT_INFO info = {format, NULL, NULL};
-  if (sf_command(NULL, SFC_GET_FORMAT_INFO, &info, sizeof(info)) != 0 ||
-      !info.name) {
-    return "unknown";
-  }
-  return info.name;
-}
-
-static bool is_float_subtype(int format)
-{
-  const int subtype = format & SF_FORMAT_SUBMASK;
-  return subtype == SF_FORMAT_FLOAT || subtype == SF_FORMAT_DOUBLE ||
-         subtype == SF_FORMAT_VORBIS || subtype == SF_FORMAT_OPUS ||
-         subtype == SF_FORMAT_MPEG_LAYER_I ||
-         subtype == SF_FORMAT_MPEG_LAYER_II ||
-         subtype == SF_FORMAT_MPEG_LAYER_III;
-}
-
-/** The input's format if libsndfile writes it, else WAV with the same
-    sample type, else float WAV; says so when it differs. */
-static void choose_output_format(reference_job *job)
-{
-  const int format = job->in_info.format;
-  SF_INFO *out = &job->out_info;
-  memset(out, 0, sizeof(*out));
-  out->samplerate = job->in_info.samplerate;
-  out->channels = job->in_info.channels;
-  out->format = format;
-  if (sf_format_check(out)) {
-    return;
-  }
-  const int subtype = format & SF_FORMAT_SUBMASK;
-  out->format = SF_FORMAT_WAV | subtype;
-  if (sf_format_check(out)) {
-    cli_warn("libsndfile cannot write %s files; writing WAV (%s) instead",
-             format_name(format & SF_FORMAT_TYPEMASK), format_name(subtype));
-    return;
-  }
-  out->format = SF_FORMAT_WAV | SF_FORMAT_FLOAT;
-  cli_warn("libsndfile cannot write %s (%s) files; writing 32-bit float WAV "
-           "instead", format_name(format & SF_FORMAT_TYPEMASK),
-           format_name(subtype));
-}
-
-static int open_output(reference_job *job, const char *path)
-{
-  choose_output_format(job);
-  const int status = cli_output_open(&job->output, path);
-  if (status != CLI_EXIT_OK) {
-    return status;
-  }
-  job->out = sf_open(job->output.temp_path, SFM_WRITE, &job->out_info);
-  if (!job->out) {
-    return cli_error(CLI_EXIT_FILE, "cannot write '%s': %s", path,
-                     sf_strerror(NULL));
-  }
-  /* No PEAK chunk: it holds a time stamp, and equal audio should give
-     equal files. */
-  sf_command(job->out, SFC_SET_ADD_PEAK_CHUNK, NULL, SF_FALSE);
-  job->counts_clipping = !is_float_subtype(job->out_info.format);
-  if (job->counts_clipping) {
-    sf_command(job->out, SFC_SET_CLIPPING, NULL, SF_TRUE);
-  }
-  return CLI_EXIT_OK;
+  return audio_job_allocate(&job->audio, BLOCK);
 }
 
 static int set_up(reference_job *job, const reference_args *args)
@@ -316,13 +220,13 @@ static int set_up(reference_job *job, const reference_args *args)
     status = check_params(args);
   }
   if (status == CLI_EXIT_OK) {
-    status = open_input(job, args->in_path);
+    status = audio_job_open_input(&job->audio, args->in_path);
   }
   if (status == CLI_EXIT_OK) {
     status = create_effects(job, args);
   }
   if (status == CLI_EXIT_OK) {
-    status = open_output(job, args->out_path);
+    status = audio_job_open_output(&job->audio, args->out_path);
   }
   return status;
 }
@@ -330,123 +234,21 @@ static int set_up(reference_job *job, const reference_args *args)
 /* ------------------------------------------------------------------------ */
 /* Processing */
 
-static double now_seconds(void)
+/** Runs one channel through its effect (audio_job_channel_fn). */
+static void process_channel(void *context, int c, float *samples,
+                            uint32_t n)
 {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/** Runs channel `c` of the interleaved frames through its effect. */
-static void process_channel(reference_job *job, int c, size_t n_frames)
-{
-  const size_t n_channels = (size_t)job->n_channels;
-  for (size_t t = 0; t < n_frames; ++t) {
-    job->channel[t] = job->frames[t * n_channels + (size_t)c];
-  }
-  effect_process(job->effects[c], job->channel, job->channel, n_frames);
-  for (size_t t = 0; t < n_frames; ++t) {
-    job->frames[t * n_channels + (size_t)c] = job->channel[t];
-  }
-}
-
-static void measure(reference_job *job, size_t n_values)
-{
-  for (size_t k = 0; k < n_values; ++k) {
-    const float magnitude = fabsf(job->frames[k]);
-    job->peak = magnitude > job->peak ? magnitude : job->peak;
-    job->n_clipped += magnitude > 1.0f;
-  }
-}
-
-static int process_block(reference_job *job, sf_count_t n_frames,
-                         const char *out_path)
-{
-  for (int c = 0; c < job->n_channels; ++c) {
-    process_channel(job, c, (size_t)n_frames);
-  }
-  measure(job, (size_t)n_frames * (size_t)job->n_channels);
-  if (sf_writef_float(job->out, job->frames, n_frames) != n_frames) {
-    return cli_error(CLI_EXIT_FILE, "cannot write '%s': %s", out_path,
-                     sf_strerror(job->out));
-  }
-  job->n_frames += n_frames;
-  return CLI_EXIT_OK;
-}
-
-static int process_file(reference_job *job, const reference_args *args)
-{
-  for (;;) {
-    if (cli_interrupted()) {
-      return cli_error(CLI_EXIT_FAILED, "interrupted; '%s' not written",
-                       args->out_path);
-    }
-    const sf_count_t n_read = sf_readf_float(job->in, job->frames, BLOCK);
-    if (n_read <= 0) {
-      break;
-    }
-    const int status = process_block(job, n_read, args->out_path);
-    if (status != CLI_EXIT_OK) {
-      return status;
-    }
-  }
-  if (sf_error(job->in) != SF_ERR_NO_ERROR) {
-    return cli_error(CLI_EXIT_FILE, "cannot read '%s': %s", args->in_path,
-                     sf_strerror(job->in));
-  }
-  return CLI_EXIT_OK;
-}
-
-/** Closes both files (the output's header is written now) and moves the
-    output into place. */
-static int finish(reference_job *job, const char *out_path)
-{
-  const int out_error = sf_close(job->out);
-  job->out = NULL;
-  sf_close(job->in);
-  job->in = NULL;
-  if (out_error != SF_ERR_NO_ERROR) {
-    return cli_error(CLI_EXIT_FILE, "cannot write '%s': %s", out_path,
-                     sf_error_number(out_error));
-  }
-  return cli_output_commit(&job->output);
-}
-
-static void report(const reference_job *job, const char *effect_name,
-                   double seconds_spent)
-{
-  const double seconds = (double)job->n_frames / job->in_info.samplerate;
-  const double speed = seconds_spent > 0.0 ? seconds / seconds_spent : 0.0;
-  char peak[32] = "-inf";
-  if (job->peak > 0.0f) {
-    snprintf(peak, sizeof(peak), "%.1f", 20.0 * log10(job->peak));
-  }
-  char clipped[64] = "";
-  if (job->n_clipped && job->counts_clipping) {
-    snprintf(clipped, sizeof(clipped), ", %zu samples clipped",
-             job->n_clipped);
-  }
-  cli_note("%s: %lld frames, %d channel%s, %.3f s in %.3f s (%.1fx real "
-           "time), peak %s dBFS%s", effect_name, (long long)job->n_frames,
-           job->n_channels, job->n_channels == 1 ? "" : "s", seconds,
-           seconds_spent, speed, peak, clipped);
+  reference_job *job = context;
+  effect_process(job->effects[c], samples, samples, n);
 }
 
 static void free_job(reference_job *job)
 {
-  if (job->out) {
-    sf_close(job->out);
-  }
-  if (job->in) {
-    sf_close(job->in);
-  }
-  cli_output_discard(&job->output);
-  for (int c = 0; job->effects && c < job->n_channels; ++c) {
+  for (int c = 0; job->effects && c < job->audio.n_channels; ++c) {
     effect_free(job->effects[c]);
   }
   free(job->effects);
-  free(job->frames);
-  free(job->channel);
+  audio_job_free(&job->audio);
 }
 
 int carry_reference(int argc, char **argv)
@@ -460,16 +262,16 @@ int carry_reference(int argc, char **argv)
   memset(&job, 0, sizeof(job));
   cli_catch_interrupts();
   status = set_up(&job, &args);
-  const double start = now_seconds();
   if (status == CLI_EXIT_OK) {
-    status = process_file(&job, &args);
-  }
-  const double seconds_spent = now_seconds() - start;
-  if (status == CLI_EXIT_OK) {
-    status = finish(&job, args.out_path);
+    status = audio_job_run(&job.audio, process_channel, &job);
   }
   if (status == CLI_EXIT_OK) {
-    report(&job, args.effect_name, seconds_spent);
+    status = audio_job_finish(&job.audio);
+  }
+  if (status == CLI_EXIT_OK) {
+    char summary[256];
+    audio_job_describe(&job.audio, summary, sizeof(summary));
+    cli_note("%s: %s", args.effect_name, summary);
   }
   free_job(&job);
   return status;
