@@ -76,6 +76,17 @@ CARRY_API const char *carry_strerror(carry_status status);
     stays well formed.  Thread: any, real-time safe. */
 CARRY_API size_t carry_utf8_prefix(const char *text, size_t max_bytes);
 
+/** Writes a formatted message into `err` (if not NULL), cut between UTF-8
+    characters to fit, and returns `status`: how the core, and libraries
+    built on it (the trainer), report errors.  Thread: any, not real-time
+    (formats with vsnprintf). */
+CARRY_API carry_status carry_fail(carry_error *err, carry_status status,
+                                  const char *format, ...)
+  __attribute__((format(printf, 3, 4)));
+
+/** Clears `err` (if not NULL) and returns CARRY_SUCCESS. */
+CARRY_API carry_status carry_succeed(carry_error *err);
+
 /* ------------------------------------------------------------------------ */
 /** @name Model description */
 

@@ -108,13 +108,4 @@ double carry_reference_step(const carry_model *model, const float *x,
                             double *state, const double *reset_state,
                             double *scratch);
 
-/** Writes a formatted message into `err` (if not NULL) and returns
-    `status`. */
-carry_status carry_fail(carry_error *err, carry_status status,
-                        const char *format, ...)
-  __attribute__((format(printf, 3, 4)));
-
-/** Clears `err` (if not NULL) and returns CARRY_SUCCESS. */
-carry_status carry_succeed(carry_error *err);
-
 #endif /* CARRY_INTERNAL_H */

@@ -27,7 +27,7 @@ static bool parse_count(const char *text, long max, long *value, char **end)
 
 static carry_status bad_arch(const char *text, carry_error *err)
 {
-  return train_fail(err, CARRY_ERR_BAD_ARG,
+  return carry_fail(err, CARRY_ERR_BAD_ARG,
                     "architecture '%s' is not TYPE:UNITS or TYPE:UNITSxLAYERS "
                     "with TYPE lstm or gru, 1 to %d units and 1 to %d layers "
                     "(for example lstm:32, gru:16, lstm:16x2)",
@@ -62,7 +62,7 @@ carry_status carry_train_parse_arch(const char *text, carry_train_arch *arch,
   arch->type = type;
   arch->n_units = (int)units;
   arch->n_layers = (int)layers;
-  return train_succeed(err);
+  return carry_succeed(err);
 }
 
 void carry_train_format_arch(const carry_train_arch *arch, char *text,
@@ -170,8 +170,8 @@ carry_status carry_train_settings_check(const carry_train_settings *s,
 {
   const char *broken = broken_range(s);
   if (broken) {
-    return train_fail(err, CARRY_ERR_BAD_ARG, "bad training settings: %s",
+    return carry_fail(err, CARRY_ERR_BAD_ARG, "bad training settings: %s",
                       broken);
   }
-  return train_succeed(err);
+  return carry_succeed(err);
 }

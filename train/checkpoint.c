@@ -160,7 +160,7 @@ static carry_status write_file(const char *path, const writer *w,
   const size_t length = strlen(path);
   char *temporary = malloc(length + sizeof(".tmp"));
   if (!temporary) {
-    return train_fail(err, CARRY_ERR_NO_MEMORY, "%s: out of memory", path);
+    return carry_fail(err, CARRY_ERR_NO_MEMORY, "%s: out of memory", path);
   }
   memcpy(temporary, path, length);
   memcpy(temporary + length, ".tmp", sizeof(".tmp"));
@@ -174,10 +174,10 @@ static carry_status write_file(const char *path, const writer *w,
   }
   free(temporary);
   if (!ok) {
-    return train_fail(err, CARRY_ERR_IO, "cannot write checkpoint '%s': %s",
+    return carry_fail(err, CARRY_ERR_IO, "cannot write checkpoint '%s': %s",
                       path, strerror(saved));
   }
-  return train_succeed(err);
+  return carry_succeed(err);
 }
 
 carry_status carry_trainer_save_checkpoint(const carry_trainer *t,
@@ -186,7 +186,7 @@ carry_status carry_trainer_save_checkpoint(const carry_trainer *t,
   writer w = {NULL, 0, 0, false};
   put_trainer(&w, t);
   carry_status st = w.is_out_of_memory
-                      ? train_fail(err, CARRY_ERR_NO_MEMORY, "%s: out of "
+                      ? carry_fail(err, CARRY_ERR_NO_MEMORY, "%s: out of "
                                    "memory for the checkpoint", path)
                       : write_file(path, &w, err);
   free(w.data);
@@ -294,7 +294,7 @@ static unsigned char *read_file(const char *path, size_t *size,
 {
   FILE *file = fopen(path, "rb");
   if (!file) {
-    train_fail(err, CARRY_ERR_IO, "cannot read checkpoint '%s': %s", path,
+    carry_fail(err, CARRY_ERR_IO, "cannot read checkpoint '%s': %s", path,
                strerror(errno));
     return NULL;
   }
@@ -320,7 +320,7 @@ static unsigned char *read_file(const char *path, size_t *size,
   fclose(file);
   if (!ok) {
     free(data);
-    train_fail(err, CARRY_ERR_IO, "cannot read checkpoint '%s'", path);
+    carry_fail(err, CARRY_ERR_IO, "cannot read checkpoint '%s'", path);
     return NULL;
   }
   return data;
@@ -333,7 +333,7 @@ static carry_status check_header(reader *r, const char *path,
   char magic[8];
   get(r, magic, sizeof(magic));
   if (r->is_truncated || memcmp(magic, MAGIC, 8) != 0) {
-    return train_fail(err, CARRY_ERR_FORMAT, "'%s' is not a Carry training "
+    return carry_fail(err, CARRY_ERR_FORMAT, "'%s' is not a Carry training "
                       "checkpoint (it does not start with \"%s\")", path,
                       MAGIC);
   }
@@ -341,16 +341,16 @@ static carry_status check_header(reader *r, const char *path,
   const uint32_t mark = (uint32_t)get_i32(r);
   const int32_t float_size = get_i32(r);
   if (r->is_truncated) {
-    return train_fail(err, CARRY_ERR_FORMAT, "checkpoint '%s' is damaged or "
+    return carry_fail(err, CARRY_ERR_FORMAT, "checkpoint '%s' is damaged or "
                       "truncated (%zu bytes)", path, r->size);
   }
   if (version != VERSION) {
-    return train_fail(err, CARRY_ERR_UNSUPPORTED, "checkpoint '%s' has "
+    return carry_fail(err, CARRY_ERR_UNSUPPORTED, "checkpoint '%s' has "
                       "version %u; this trainer reads version %u", path,
                       version, VERSION);
   }
   if (mark != BYTE_ORDER_MARK || float_size != (int32_t)sizeof(float)) {
-    return train_fail(err, CARRY_ERR_UNSUPPORTED, "checkpoint '%s' was "
+    return carry_fail(err, CARRY_ERR_UNSUPPORTED, "checkpoint '%s' was "
                       "written on a machine of another byte order or float "
                       "format", path);
   }
@@ -363,12 +363,12 @@ static carry_status check_sum(reader *r, const char *path, carry_error *err)
 {
   uint64_t stored;
   if (r->size < r->at + sizeof(stored)) {
-    return train_fail(err, CARRY_ERR_FORMAT, "checkpoint '%s' is damaged or "
+    return carry_fail(err, CARRY_ERR_FORMAT, "checkpoint '%s' is damaged or "
                       "truncated (%zu bytes)", path, r->size);
   }
   memcpy(&stored, r->data + r->size - sizeof(stored), sizeof(stored));
   if (stored != checksum(r->data, r->size - sizeof(stored))) {
-    return train_fail(err, CARRY_ERR_FORMAT, "checkpoint '%s' is damaged or "
+    return carry_fail(err, CARRY_ERR_FORMAT, "checkpoint '%s' is damaged or "
                       "truncated: its checksum does not match (%zu bytes)",
                       path, r->size);
   }
@@ -384,14 +384,14 @@ static carry_status check_data(reader *r, const carry_trainer *t,
   const uint64_t fingerprint = get_u64(r);
   const int n_knobs = get_i32(r), n_pairs = get_i32(r);
   if (n_knobs != t->data->n_knobs || n_pairs != t->data->n_pairs) {
-    return train_fail(err, CARRY_ERR_VALUE, "checkpoint '%s' was made with "
+    return carry_fail(err, CARRY_ERR_VALUE, "checkpoint '%s' was made with "
                       "%d pair%s and %d knob%s, but this run has %d and %d",
                       path, n_pairs, n_pairs == 1 ? "" : "s", n_knobs,
                       n_knobs == 1 ? "" : "s", t->data->n_pairs,
                       t->data->n_knobs);
   }
   if (fingerprint != t->fingerprint) {
-    return train_fail(err, CARRY_ERR_VALUE, "checkpoint '%s' was made from "
+    return carry_fail(err, CARRY_ERR_VALUE, "checkpoint '%s' was made from "
                       "other training data: the pairs' audio, knob values or "
                       "validation marks differ", path);
   }
@@ -404,7 +404,7 @@ static carry_status get_arrays(reader *r, carry_trainer *t, const char *path,
   const size_t P = t->net->n_params;
   const uint64_t stored = get_u64(r);
   if (stored != P) {
-    return train_fail(err, CARRY_ERR_FORMAT, "checkpoint '%s' holds %llu "
+    return carry_fail(err, CARRY_ERR_FORMAT, "checkpoint '%s' holds %llu "
                       "parameters where its settings need %zu", path,
                       (unsigned long long)stored, P);
   }
@@ -413,7 +413,7 @@ static carry_status get_arrays(reader *r, carry_trainer *t, const char *path,
   get(r, t->m, P * sizeof(float));
   get(r, t->v, P * sizeof(float));
   if (r->is_truncated || r->at != r->size) {
-    return train_fail(err, CARRY_ERR_FORMAT, "checkpoint '%s' is %s", path,
+    return carry_fail(err, CARRY_ERR_FORMAT, "checkpoint '%s' is %s", path,
                       r->is_truncated ? "truncated" : "longer than its "
                       "contents");
   }
@@ -430,7 +430,7 @@ static carry_status check_position(const carry_trainer *t, const char *path,
   if (p->epoch < 0 || p->batch < 0 || p->batch >= n_batches ||
       !(p->lr > 0.0 && p->lr <= 1.0) || p->epochs_since_best < 0 ||
       p->epochs_since_lr_change < 0) {
-    return train_fail(err, CARRY_ERR_VALUE, "checkpoint '%s' holds an "
+    return carry_fail(err, CARRY_ERR_VALUE, "checkpoint '%s' holds an "
                       "impossible position (epoch %d, batch %d of %d, "
                       "learning rate %g)", path, p->epoch, p->batch,
                       n_batches, p->lr);
@@ -447,7 +447,7 @@ static carry_trainer *new_for(reader *r, const carry_train_data *data,
   carry_error inner = {CARRY_SUCCESS, ""};
   carry_trainer *t = train_trainer_new(&settings, data, &inner);
   if (!t) {
-    train_fail(err, inner.status, "checkpoint '%s': %s", path,
+    carry_fail(err, inner.status, "checkpoint '%s': %s", path,
                inner.message);
   }
   return t;
@@ -472,7 +472,7 @@ static carry_trainer *restore(reader *r, const carry_train_data *data,
   if (t->pos.batch > 0) {
     train_trainer_reshuffle(t);
   }
-  train_succeed(err);
+  carry_succeed(err);
   return t;
 }
 

@@ -18,17 +18,17 @@ static carry_status check_knob_names(int n_knobs, const char *const *names,
                                      carry_error *err)
 {
   if (n_knobs < 0 || n_knobs > CARRY_MAX_KNOBS) {
-    return train_fail(err, CARRY_ERR_LIMIT, "%d knobs is outside the "
+    return carry_fail(err, CARRY_ERR_LIMIT, "%d knobs is outside the "
                       "supported 0 to %d", n_knobs, CARRY_MAX_KNOBS);
   }
   for (int k = 0; k < n_knobs; ++k) {
     if (!names[k][0] || strlen(names[k]) >= CARRY_NAME_SIZE) {
-      return train_fail(err, CARRY_ERR_BAD_ARG, "knob %d needs a name of 1 "
+      return carry_fail(err, CARRY_ERR_BAD_ARG, "knob %d needs a name of 1 "
                         "to %d bytes", k + 1, CARRY_NAME_SIZE - 1);
     }
     for (int j = 0; j < k; ++j) {
       if (!strcasecmp(names[j], names[k])) {
-        return train_fail(err, CARRY_ERR_BAD_ARG, "knob '%s' is named "
+        return carry_fail(err, CARRY_ERR_BAD_ARG, "knob '%s' is named "
                           "twice", names[k]);
       }
     }
@@ -41,7 +41,7 @@ carry_train_data *carry_train_data_create(double sample_rate, int n_knobs,
                                           carry_error *err)
 {
   if (!(sample_rate >= 1000.0 && sample_rate <= 1e6)) {
-    train_fail(err, CARRY_ERR_VALUE, "sample rate %g Hz is not a plausible "
+    carry_fail(err, CARRY_ERR_VALUE, "sample rate %g Hz is not a plausible "
                "audio rate", sample_rate);
     return NULL;
   }
@@ -50,7 +50,7 @@ carry_train_data *carry_train_data_create(double sample_rate, int n_knobs,
   }
   carry_train_data *data = calloc(1, sizeof(*data));
   if (!data) {
-    train_fail(err, CARRY_ERR_NO_MEMORY, "out of memory for training data");
+    carry_fail(err, CARRY_ERR_NO_MEMORY, "out of memory for training data");
     return NULL;
   }
   data->sample_rate = sample_rate;
@@ -58,7 +58,7 @@ carry_train_data *carry_train_data_create(double sample_rate, int n_knobs,
   for (int k = 0; k < n_knobs; ++k) {
     strcpy(data->knob_names[k], knob_names[k]);
   }
-  train_succeed(err);
+  carry_succeed(err);
   return data;
 }
 
@@ -110,16 +110,16 @@ static carry_status check_pair(const carry_train_data *data, const float *dry,
                                const float *knobs, carry_error *err)
 {
   if (n < 2) {
-    return train_fail(err, CARRY_ERR_VALUE, "pair %d has %zu samples; a "
+    return carry_fail(err, CARRY_ERR_VALUE, "pair %d has %zu samples; a "
                       "pair needs at least 2", data->n_pairs + 1, n);
   }
   if (!all_finite(dry, n) || !all_finite(target, n)) {
-    return train_fail(err, CARRY_ERR_VALUE, "pair %d holds a sample that "
+    return carry_fail(err, CARRY_ERR_VALUE, "pair %d holds a sample that "
                       "is not a finite number", data->n_pairs + 1);
   }
   for (int k = 0; k < data->n_knobs; ++k) {
     if (!isfinite(knobs[k])) {
-      return train_fail(err, CARRY_ERR_VALUE, "pair %d: knob '%s' is not a "
+      return carry_fail(err, CARRY_ERR_VALUE, "pair %d: knob '%s' is not a "
                         "finite number", data->n_pairs + 1,
                         data->knob_names[k]);
     }
@@ -135,7 +135,7 @@ static carry_status grow(carry_train_data *data, carry_error *err)
   const int capacity = data->capacity ? 2 * data->capacity : 8;
   train_pair *pairs = realloc(data->pairs, (size_t)capacity * sizeof(*pairs));
   if (!pairs) {
-    return train_fail(err, CARRY_ERR_NO_MEMORY, "out of memory for pairs");
+    return carry_fail(err, CARRY_ERR_NO_MEMORY, "out of memory for pairs");
   }
   data->pairs = pairs;
   data->capacity = capacity;
@@ -166,11 +166,11 @@ carry_status carry_train_data_add(carry_train_data *data, const float *dry,
   if (!pair.dry || !pair.target || (dry_name && !pair.dry_name) ||
       (target_name && !pair.target_name)) {
     free_pair(&pair);
-    return train_fail(err, CARRY_ERR_NO_MEMORY, "out of memory for a pair "
+    return carry_fail(err, CARRY_ERR_NO_MEMORY, "out of memory for a pair "
                       "of %zu samples", n);
   }
   data->pairs[data->n_pairs++] = pair;
-  return train_succeed(err);
+  return carry_succeed(err);
 }
 
 carry_status carry_train_data_set_knob_range(carry_train_data *data,
@@ -178,17 +178,17 @@ carry_status carry_train_data_set_knob_range(carry_train_data *data,
                                              carry_error *err)
 {
   if (knob < 0 || knob >= data->n_knobs) {
-    return train_fail(err, CARRY_ERR_BAD_ARG, "no knob %d", knob + 1);
+    return carry_fail(err, CARRY_ERR_BAD_ARG, "no knob %d", knob + 1);
   }
   if (!isfinite(min) || !isfinite(max) || min > max) {
-    return train_fail(err, CARRY_ERR_VALUE, "knob '%s': range [%g, %g] is "
+    return carry_fail(err, CARRY_ERR_VALUE, "knob '%s': range [%g, %g] is "
                       "not MIN <= MAX", data->knob_names[knob], (double)min,
                       (double)max);
   }
   data->has_range[knob] = true;
   data->range_min[knob] = min;
   data->range_max[knob] = max;
-  return train_succeed(err);
+  return carry_succeed(err);
 }
 
 int carry_train_data_n_knobs(const carry_train_data *data)
@@ -275,7 +275,7 @@ static carry_status split_by_fraction(const carry_train_data *data,
     const train_pair *pair = &data->pairs[p];
     const size_t n_val = (size_t)llround(fraction * (double)pair->n);
     if (n_val < 1 || n_val >= pair->n) {
-      return train_fail(err, CARRY_ERR_VALUE, "pair %d (%zu samples) is too "
+      return carry_fail(err, CARRY_ERR_VALUE, "pair %d (%zu samples) is too "
                         "short to keep %g of it for validation", p + 1,
                         pair->n, fraction);
     }
@@ -293,17 +293,17 @@ static carry_status cut_segments(train_split *split, int S, carry_error *err)
     n_segments += split->train[s].n / (size_t)S;
   }
   if (n_segments == 0) {
-    return train_fail(err, CARRY_ERR_VALUE, "no training segments: every "
+    return carry_fail(err, CARRY_ERR_VALUE, "no training segments: every "
                       "pair's training part is shorter than one segment "
                       "(%d samples); use shorter segments or longer pairs", S);
   }
   if (n_segments > (size_t)INT32_MAX / 2) {
-    return train_fail(err, CARRY_ERR_LIMIT, "%zu segments are too many",
+    return carry_fail(err, CARRY_ERR_LIMIT, "%zu segments are too many",
                       n_segments);
   }
   split->segments = malloc(n_segments * sizeof(train_segment));
   if (!split->segments) {
-    return train_fail(err, CARRY_ERR_NO_MEMORY, "out of memory for %zu "
+    return carry_fail(err, CARRY_ERR_NO_MEMORY, "out of memory for %zu "
                       "segments", n_segments);
   }
   for (int s = 0; s < split->n_train; ++s) {
@@ -324,7 +324,7 @@ static carry_status check_knob_ranges(const carry_train_data *data,
       const float value = data->pairs[p].knobs[k];
       if (data->has_range[k] &&
           (value < data->range_min[k] || value > data->range_max[k])) {
-        return train_fail(err, CARRY_ERR_VALUE, "pair %d: knob '%s' = %g "
+        return carry_fail(err, CARRY_ERR_VALUE, "pair %d: knob '%s' = %g "
                           "lies outside its range [%g, %g]", p + 1,
                           data->knob_names[k], (double)value,
                           (double)data->range_min[k],
@@ -342,7 +342,7 @@ static carry_status allocate_split(const carry_train_data *data,
   split->train = calloc(n, sizeof(train_sequence));
   split->val = calloc(n, sizeof(train_sequence));
   if (!split->train || !split->val) {
-    return train_fail(err, CARRY_ERR_NO_MEMORY, "out of memory");
+    return carry_fail(err, CARRY_ERR_NO_MEMORY, "out of memory");
   }
   return CARRY_SUCCESS;
 }
@@ -362,7 +362,7 @@ carry_status train_split_create(const carry_train_data *data,
     st = split_by_fraction(data, settings->validation_fraction, split, err);
   }
   if (!st && split->n_train == 0) {
-    st = train_fail(err, CARRY_ERR_VALUE, "no training pairs: %s",
+    st = carry_fail(err, CARRY_ERR_VALUE, "no training pairs: %s",
                     data->n_pairs ? "every pair is for validation"
                                   : "none were given");
   }

@@ -226,7 +226,7 @@ static carry_status finish(const carry_trainer *t, bool best,
 {
   char *metadata = metadata_text(t, best);
   if (!metadata) {
-    return train_fail(err, CARRY_ERR_NO_MEMORY, "out of memory for the "
+    return carry_fail(err, CARRY_ERR_NO_MEMORY, "out of memory for the "
                       "model's metadata");
   }
   carry_status st = carry_model_set_metadata(model, metadata, err);

@@ -41,7 +41,7 @@ static carry_status fail_at(manifest_reader *r, const char *where,
   va_start(args, format);
   vsnprintf(text, sizeof(text), format, args);
   va_end(args);
-  return train_fail(r->err, CARRY_ERR_FORMAT, "%s: %s: %s", r->path, where,
+  return carry_fail(r->err, CARRY_ERR_FORMAT, "%s: %s: %s", r->path, where,
                     text);
 }
 
@@ -105,7 +105,7 @@ static carry_status read_file_name(manifest_reader *r, const json_t *pair,
   }
   *path = resolve(r, json_string_value(value));
   return *path ? CARRY_SUCCESS
-               : train_fail(r->err, CARRY_ERR_NO_MEMORY, "out of memory");
+               : carry_fail(r->err, CARRY_ERR_NO_MEMORY, "out of memory");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -315,7 +315,7 @@ static carry_status check_keys(manifest_reader *r, const json_t *root)
   json_object_foreach((json_t *)root, key, value) {
     if (strcmp(key, "pairs") && strcmp(key, "validation") &&
         strcmp(key, "knob_ranges")) {
-      return train_fail(r->err, CARRY_ERR_FORMAT, "%s: unknown key \"%s\" "
+      return carry_fail(r->err, CARRY_ERR_FORMAT, "%s: unknown key \"%s\" "
                         "(a manifest has \"pairs\", \"validation\" and "
                         "\"knob_ranges\")", r->path, key);
     }
@@ -326,13 +326,13 @@ static carry_status check_keys(manifest_reader *r, const json_t *root)
 static carry_status read_document(manifest_reader *r, const json_t *root)
 {
   if (!json_is_object(root)) {
-    return train_fail(r->err, CARRY_ERR_FORMAT, "%s: expected a JSON object "
+    return carry_fail(r->err, CARRY_ERR_FORMAT, "%s: expected a JSON object "
                       "with \"pairs\", found %s", r->path, type_name(root));
   }
   r->manifest->pairs = calloc(count_pairs(root) + 1,
                               sizeof(carry_train_manifest_pair));
   if (!r->manifest->pairs) {
-    return train_fail(r->err, CARRY_ERR_NO_MEMORY, "out of memory");
+    return carry_fail(r->err, CARRY_ERR_NO_MEMORY, "out of memory");
   }
   carry_status st = check_keys(r, root);
   if (!st) {
@@ -349,9 +349,9 @@ static json_t *parse(const manifest_reader *r)
   json_error_t error;
   json_t *root = json_load_file(r->path, JSON_REJECT_DUPLICATES, &error);
   if (!root && error.line < 0) {
-    train_fail(r->err, CARRY_ERR_IO, "cannot read manifest: %s", error.text);
+    carry_fail(r->err, CARRY_ERR_IO, "cannot read manifest: %s", error.text);
   } else if (!root) {
-    train_fail(r->err, CARRY_ERR_SYNTAX, "%s: line %d, column %d: %s",
+    carry_fail(r->err, CARRY_ERR_SYNTAX, "%s: line %d, column %d: %s",
                r->path, error.line, error.column, error.text);
   }
   return root;
@@ -365,7 +365,7 @@ carry_train_manifest *carry_train_manifest_load(const char *path,
   manifest_reader r = {path, "", calloc(1, sizeof(carry_train_manifest)),
                        err};
   if (!r.manifest) {
-    train_fail(err, CARRY_ERR_NO_MEMORY, "out of memory");
+    carry_fail(err, CARRY_ERR_NO_MEMORY, "out of memory");
     return NULL;
   }
   set_directory(&r);
@@ -376,7 +376,7 @@ carry_train_manifest *carry_train_manifest_load(const char *path,
     carry_train_manifest_free(r.manifest);
     return NULL;
   }
-  train_succeed(err);
+  carry_succeed(err);
   return r.manifest;
 }
 

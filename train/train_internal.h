@@ -38,16 +38,6 @@
 #endif
 
 /* ------------------------------------------------------------------------ */
-/* Errors (either precision) */
-
-/** Writes a formatted message into `err` (if not NULL); returns `status`. */
-carry_status train_fail(carry_error *err, carry_status status,
-                        const char *format, ...)
-  __attribute__((format(printf, 3, 4)));
-
-carry_status train_succeed(carry_error *err);
-
-/* ------------------------------------------------------------------------ */
 /* The seeded generator (splitmix64): one 64-bit state, no global state */
 
 typedef struct train_rng {

@@ -56,7 +56,7 @@ static carry_status allocate(carry_trainer *t, carry_error *err)
   if (!t->net || !t->m || !t->v || !t->best || !t->target ||
       !t->prev_y_hat || !t->prev_y || !t->error_sums || !t->columns ||
       !t->order) {
-    return train_fail(err, CARRY_ERR_NO_MEMORY, "out of memory for a "
+    return carry_fail(err, CARRY_ERR_NO_MEMORY, "out of memory for a "
                       "network of %d steps by %d segments", s->tbptt_samples,
                       B);
   }
@@ -72,7 +72,7 @@ carry_trainer *train_trainer_new(const carry_train_settings *settings,
   }
   carry_trainer *t = calloc(1, sizeof(*t));
   if (!t) {
-    train_fail(err, CARRY_ERR_NO_MEMORY, "out of memory for a trainer");
+    carry_fail(err, CARRY_ERR_NO_MEMORY, "out of memory for a trainer");
     return NULL;
   }
   t->settings = *settings;
@@ -99,7 +99,7 @@ carry_trainer *carry_trainer_create(const carry_train_settings *settings,
     t->pos.rng = train_rng_new(settings->seed);
     train_net_init(t->net, &t->pos.rng);
     memcpy(t->best, t->net->params, t->net->n_params * sizeof(float));
-    train_succeed(err);
+    carry_succeed(err);
   }
   return t;
 }
@@ -550,7 +550,7 @@ carry_status carry_trainer_run(carry_trainer *t, const char *checkpoint_path,
     }
   }
   update_progress(t, t->progress.event);
-  return st ? st : train_succeed(err);
+  return st ? st : carry_succeed(err);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -568,7 +568,7 @@ carry_status carry_trainer_forward(const carry_trainer *t, bool best,
   const int T = t->settings.tbptt_samples, N = t->net->n_inputs;
   train_net *net = train_net_create(&t->settings.arch, N, T, 1);
   if (!net) {
-    return train_fail(err, CARRY_ERR_NO_MEMORY, "out of memory");
+    return carry_fail(err, CARRY_ERR_NO_MEMORY, "out of memory");
   }
   copy_weights(net, best ? t->best : t->net->params);
   train_net_reset_state(net, 1);
@@ -585,5 +585,5 @@ carry_status carry_trainer_forward(const carry_trainer *t, bool best,
     train_net_carry_state(net, steps, 1);
   }
   train_net_free(net);
-  return train_succeed(err);
+  return carry_succeed(err);
 }
