@@ -76,6 +76,9 @@ deps:
 	$$sudo env DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y --no-install-recommends $$missing
 
+# Every shipped model: the hand-built demo and the trained presets.
+DEMO_PRESETS = diode-clipper overdrive fuzz preamp
+
 demo: build
 	@mkdir -p $(DEMO_OUT)
 	$(CARRY) signal --seconds $(DEMO_SECONDS) $(DEMO_OUT)/guitar-dry.wav
@@ -83,11 +86,20 @@ demo: build
 		$(DEMO_OUT)/guitar-dry.wav $(DEMO_OUT)/guitar-soft-clip.wav
 	$(CARRY) process --model $(DEMO_MODEL) --param asymmetry=1 \
 		$(DEMO_OUT)/guitar-dry.wav $(DEMO_OUT)/guitar-soft-clip-asym.wav
+	@for p in $(DEMO_PRESETS); do \
+		echo "$(CARRY) process --model presets/$$p.json $(DEMO_OUT)/guitar-dry.wav $(DEMO_OUT)/guitar-$$p.wav"; \
+		$(CARRY) process --model presets/$$p.json \
+			$(DEMO_OUT)/guitar-dry.wav $(DEMO_OUT)/guitar-$$p.wav || exit 1; \
+	done
 	@echo
 	@echo "Wrote $(DEMO_SECONDS) s, mono, 48 kHz, 24-bit WAV files:"
 	@echo "  $(DEMO_OUT)/guitar-dry.wav             the dry test signal"
-	@echo "  $(DEMO_OUT)/guitar-soft-clip.wav       through the demo model"
-	@echo "  $(DEMO_OUT)/guitar-soft-clip-asym.wav  with asymmetry at 1"
+	@echo "  $(DEMO_OUT)/guitar-soft-clip.wav       through the hand-built demo model"
+	@echo "  $(DEMO_OUT)/guitar-soft-clip-asym.wav  the same with asymmetry at 1"
+	@for p in $(DEMO_PRESETS); do \
+		printf '  %-35s through the %s preset (knobs at their defaults)\n' \
+			"$(DEMO_OUT)/guitar-$$p.wav" "$$p"; \
+	done
 
 test: deps
 	$(call SETUP,$(BUILD),$(TEST_OPTIONS))

@@ -2,7 +2,7 @@
   The Carry plugins through a lilv host (tests/lv2_host.c), as hosts drive
   them: discovery from the build tree, loading models with patch:Set
   through the worker, patch:Get and the notify port, status lines, broken
-  and missing model files, bursts of requests, and the shipped preset.
+  and missing model files, bursts of requests, and the shipped presets.
   The other plugin suites: test_plugin_audio.c (output against `carry
   process`, gains and mix, smoothing, crossfades, NaN input),
   test_plugin_state.c (save and restore), test_plugin_hostile.c (what
@@ -463,9 +463,30 @@ static void test_queued_swaps(void)
 }
 
 /* ------------------------------------------------------------------------ */
-/* The shipped preset */
+/* The shipped presets */
 
-static void test_preset(const char *uri, bool with_worker)
+typedef struct preset_case {
+  const char *uri;
+  const char *file;    ///< The model file in the bundle
+  const char *status;  ///< How the status line starts once it is loaded
+  float knob1;         ///< What the preset sets
+} preset_case;
+
+static const preset_case shipped_presets[] = {
+  {PRESET_URI, "soft-clip.json", "loaded: \"Soft clip (demo)\" LSTM-5", 0.0f},
+  {"https://carry.audio/lv2/presets/diode-clipper", "diode-clipper.json",
+   "loaded: \"Diode clipper (trained)\" LSTM-16, 1 knob (drive)", 0.5f},
+  {"https://carry.audio/lv2/presets/overdrive", "overdrive.json",
+   "loaded: \"Overdrive (trained)\" LSTM-32, 2 knobs (drive, tone)", 0.5f},
+  {"https://carry.audio/lv2/presets/fuzz", "fuzz.json",
+   "loaded: \"Fuzz (trained)\" LSTM-32, 1 knob (fuzz)", 0.5f},
+  {"https://carry.audio/lv2/presets/preamp", "preamp.json",
+   "loaded: \"Valve preamp with sag (trained)\" LSTM-32, 1 knob (gain)",
+   0.5f},
+};
+
+static void test_preset(const char *uri, const preset_case *p,
+                        bool with_worker)
 {
   lv2_host_instance *instance = open_plugin(uri, RATE, MAX_BLOCK);
   if (!instance) {
@@ -473,25 +494,35 @@ static void test_preset(const char *uri, bool with_worker)
   }
   lv2_host_set_control(instance, "knob1", 0.9f);
   lv2_host_set_control(instance, "mix", 0.3f);
-  const lv2_host_status applied = lv2_host_preset_apply(instance, PRESET_URI,
+  const lv2_host_status applied = lv2_host_preset_apply(instance, p->uri,
                                                         with_worker);
-  CHECK(applied == LV2_HOST_SUCCESS, "apply %s: %s", PRESET_URI,
+  CHECK(applied == LV2_HOST_SUCCESS, "apply %s: %s", p->uri,
         lv2_host_strerror(applied));
   const char *status = wait_load_status(instance);
   float knob1 = -1.0f, mix = -1.0f;
   lv2_host_get_control(instance, "knob1", &knob1);
   lv2_host_get_control(instance, "mix", &mix);
-  CHECK(starts_with(status, "loaded: \"Soft clip (demo)\" LSTM-5"),
-        "the preset loads soft-clip.json (%s, %s): '%s'", uri,
-        with_worker ? "worker" : "no worker", status);
-  CHECK(same_file(last_value(instance, MODEL_URI), fixture.demo_model),
-        "the preset's model is the bundle's soft-clip.json, got '%s'",
+  CHECK(starts_with(status, p->status), "%s loads %s (%s, %s): '%s'", p->uri,
+        p->file, uri, with_worker ? "worker" : "no worker", status);
+  char expected[PATH_SIZE];
+  snprintf(expected, sizeof(expected), "%s/%s", fixture.bundle_dir, p->file);
+  CHECK(same_file(last_value(instance, MODEL_URI), expected),
+        "%s's model is the bundle's %s, got '%s'", p->uri, p->file,
         last_value(instance, MODEL_URI));
-  CHECK(knob1 == 0.0f && mix == 1.0f, "the preset sets knob1 0 and mix 1: "
-        "%g, %g", (double)knob1, (double)mix);
-  printf("preset on %s (%s): %s\n", uri, with_worker ? "worker" : "no worker",
-         status);
+  CHECK(knob1 == p->knob1 && mix == 1.0f, "%s sets knob1 %g and mix 1: "
+        "%g, %g", p->uri, (double)p->knob1, (double)knob1, (double)mix);
+  printf("%s on %s (%s): %s\n", p->uri, uri,
+         with_worker ? "worker" : "no worker", status);
   lv2_host_instance_free(instance);
+}
+
+static void test_presets(void)
+{
+  const size_t n = sizeof(shipped_presets) / sizeof(shipped_presets[0]);
+  for (size_t k = 0; k < n; ++k) {
+    test_preset(MONO_URI, &shipped_presets[k], k % 2 == 0);
+    test_preset(STEREO_URI, &shipped_presets[k], k % 2 == 1);
+  }
 }
 
 int main(void)
@@ -510,8 +541,7 @@ int main(void)
   test_burst(IN_ONE_BUFFER);
   test_burst(RACING);
   test_queued_swaps();
-  test_preset(MONO_URI, true);
-  test_preset(STEREO_URI, false);
+  test_presets();
   fixture_tear_down();
   return test_finish("plugin");
 }
