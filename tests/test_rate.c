@@ -20,7 +20,10 @@
     output resampled back, both with speexdsp at quality 10 without
     delay.  That reference is 20 dB cleaner than the chain under test
     (tests/bench_resamplers.c: everything but the tone below -125 dB,
-    flat to 20 kHz), so the ESR measured is the chain's.
+    flat to 20 kHz), so the ESR measured is the chain's.  Measured with
+    the chain's model samples on the 48 kHz signal's samples and off
+    them (see test_esr() for why both), and printed with the model run
+    at the host rate (mode off) for comparison.
 */
 
 #include "carry_rate.h"
@@ -482,16 +485,17 @@ static size_t grid_lead(double host)
   return (step - U % step) % step;
 }
 
-/** Returns the ESR of the chain at `host` Hz against `want`; on the model's
-    own sample grid if `is_aligned`, else with host sample 0 on x48's
+/** Returns the ESR of a rate stream in `mode` at `host` Hz against `want`;
+    resampling on the model's own sample grid if `is_aligned`, else with host sample 0 on x48's
     sample 0, which puts the chain's model samples between x48's. */
 static double chain_esr(const carry_model *model, const float *x48,
                         const float *want, size_t n, double host,
-                        const float *knobs, bool is_aligned)
+                        const float *knobs, carry_rate_mode mode,
+                        bool is_aligned)
 {
   size_t n_host, n_back;
   float *x = resample_offline(x48, n, 48000, (uint32_t)host, &n_host);
-  carry_rate_stream *s = open_stream(model, host, CARRY_RATE_RESAMPLE, 512);
+  carry_rate_stream *s = open_stream(model, host, mode, 512);
   carry_rate_stream_settle(s, knobs, CARRY_SETTLE_SAMPLES);
   const size_t lead = is_aligned ? grid_lead(host) : 0;
   const size_t lag = carry_rate_stream_latency(s) + lead;
@@ -509,14 +513,38 @@ static double chain_esr(const carry_model *model, const float *x48,
   return value;
 }
 
+/** The model's own sensitivity to where its samples fall: the ESR between
+    its output for x48 and its output for x48 half a sample later (made
+    and undone through 96 kHz offline), realigned. */
+static double grid_sensitivity(const carry_model *model, const float *x48,
+                               const float *want, size_t n, const float *knobs)
+{
+  size_t n96, n96_back;
+  float *x96 = resample_offline(x48, n, 48000, 96000, &n96);
+  float *shifted = new_floats(n);
+  for (size_t i = 0; i + 1 < n && 2 * i + 1 < n96; ++i) {
+    shifted[i] = x96[2 * i + 1];
+  }
+  float *y = run_at_own_rate(model, shifted, n, knobs);
+  float *y96 = resample_offline(y, n, 48000, 96000, &n96_back);
+  for (size_t i = 1; i < n && 2 * i - 1 < n96_back; ++i) {
+    y[i] = y96[2 * i - 1];
+  }
+  const double value = esr(want, y, 480, n - 480);
+  free(x96), free(shifted), free(y), free(y96);
+  return value;
+}
+
 /** 1% is the issue's bound, asserted on the model's own sample grid: there
     the chain loses only what the host rate cannot carry.  Off the grid
-    (the other figure) the output also differs by the model's own
-    aliasing, which depends on where the samples fall: a nonlinear model
-    at 48 kHz folds its harmonics above 24 kHz back differently for a
-    signal shifted by a fraction of a sample.  That is the model's
-    property, not the resampling's; it is printed, and bounded only
-    loosely (10%) so that a gross error still fails. */
+    the output also differs by the model's own aliasing, which depends on
+    where the samples fall: a nonlinear model at 48 kHz folds its
+    harmonics above 24 kHz back differently for a signal shifted by a
+    fraction of a sample.  That is the model's property, not the
+    resampling's, and it is measured (the model against itself half a
+    sample later, the worst shift); off the grid the chain may add 1% to
+    it.  "Mode off" (the model run at the host rate) is printed for
+    comparison. */
 static void test_esr(void)
 {
   carry_model *model = trained_model(48000.0);
@@ -525,17 +553,25 @@ static void test_esr(void)
   const float knobs[2][1] = {{0.5f}, {1.0f}};
   for (int k = 0; k < 2; ++k) {
     float *want = run_at_own_rate(model, x48, n, knobs[k]);
+    const double own = grid_sensitivity(model, x48, want, n, knobs[k]);
+    printf("ESR, drive %.1f, the model at 48000 Hz against itself half a "
+           "sample later: %.4f%%\n", (double)knobs[k][0], 100 * own);
     for (int r = 0; r < N_HOST_RATES; ++r) {
       const double h = host_rates[r];
-      const double on = chain_esr(model, x48, want, n, h, knobs[k], true);
-      const double off = chain_esr(model, x48, want, n, h, knobs[k], false);
-      printf("ESR, drive %.1f, host %6.0f Hz, model 48000 Hz, resampling: "
-             "%.3g (%.4f%%) on the model's grid, %.3g (%.4f%%) off it\n",
-             (double)knobs[k][0], h, on, 100 * on, off, 100 * off);
+      const double on = chain_esr(model, x48, want, n, h, knobs[k],
+                                  CARRY_RATE_RESAMPLE, true);
+      const double off = chain_esr(model, x48, want, n, h, knobs[k],
+                                   CARRY_RATE_RESAMPLE, false);
+      const double direct = chain_esr(model, x48, want, n, h, knobs[k],
+                                      CARRY_RATE_OFF, false);
+      printf("ESR, drive %.1f, host %6.0f Hz, model 48000 Hz: resampling "
+             "%.4f%% on the model's grid, %.4f%% off it; mode off %.4f%%\n",
+             (double)knobs[k][0], h, 100 * on, 100 * off, 100 * direct);
       CHECK(on <= 0.01, "ESR at %g Hz on the model's grid: %g, over 1%%", h,
             on);
-      CHECK(off <= 0.1, "ESR at %g Hz off the model's grid: %g, over 10%%",
-            h, off);
+      CHECK(off <= own + 0.01,
+            "ESR at %g Hz off the model's grid: %g, over %g + 1%%", h, off,
+            own);
     }
     free(want);
   }
