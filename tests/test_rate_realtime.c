@@ -1,8 +1,13 @@
 /*
-  Rate streams make no allocation, free or lock while they process or
-  reset, resampling or not: tests/interposer.c counts the calls after a
-  warm-up (not under the sanitizers, whose runtimes own malloc).
+  Rate streams make no allocation, free, lock or system call while they
+  process or reset, resampling or not: tests/interposer.c counts the calls
+  after a warm-up, and a forked child then processes again under a
+  seccomp filter that kills it on any system call but exit (as
+  test_realtime does for the core).  Not under the sanitizers, whose
+  runtimes own malloc.
 */
+
+#define _GNU_SOURCE
 
 #include "carry_rate.h"
 #include "harness.h"
@@ -11,6 +16,8 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 enum { N_SAMPLES = 40000, MAX_BLOCK = 512, N_STREAMS = 6 };
 
@@ -45,6 +52,43 @@ static void process_all(carry_rate_stream **streams, uint64_t seed)
   }
 }
 
+static void check_no_calls(carry_rate_stream **streams)
+{
+  process_all(streams, 1); // warm-up: lazy binding, first touches
+  interposer->is_counting = 1;
+  process_all(streams, 2);
+  interposer->is_counting = 0;
+  CHECK(interposer->n_allocs == 0, "allocations while processing: %ld",
+        interposer->n_allocs);
+  CHECK(interposer->n_frees == 0, "frees while processing: %ld",
+        interposer->n_frees);
+  CHECK(interposer->n_locks == 0, "locks taken while processing: %ld",
+        interposer->n_locks);
+}
+
+static void check_no_system_calls(carry_rate_stream **streams)
+{
+  fflush(NULL);
+  const pid_t child = fork();
+  if (child == 0) {
+    process_all(streams, 3);
+    if (interposer_forbid_system_calls()) {
+      _exit(77);
+    }
+    process_all(streams, 4);
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
+    printf("seccomp is not available here: system-call check skipped\n");
+    return;
+  }
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+        "processing under a no-system-call filter must survive (status %#x%s)",
+        status, WIFSIGNALED(status) ? ", killed: a system call was made" : "");
+}
+
 int main(void)
 {
   interposer_init();
@@ -67,16 +111,8 @@ int main(void)
     }
     carry_rate_stream_settle(streams[k], NULL, 4800);
   }
-  process_all(streams, 1); // warm-up: lazy binding, first touches
-  interposer->is_counting = 1;
-  process_all(streams, 2);
-  interposer->is_counting = 0;
-  CHECK(interposer->n_allocs == 0, "allocations while processing: %ld",
-        interposer->n_allocs);
-  CHECK(interposer->n_frees == 0, "frees while processing: %ld",
-        interposer->n_frees);
-  CHECK(interposer->n_locks == 0, "locks taken while processing: %ld",
-        interposer->n_locks);
+  check_no_calls(streams);
+  check_no_system_calls(streams);
   for (int k = 0; k < N_STREAMS; ++k) {
     carry_rate_stream_free(streams[k]);
   }
