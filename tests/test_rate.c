@@ -290,6 +290,33 @@ static void check_reset(bool is_settled)
   free(a), free(b), free(want), free(got);
 }
 
+/** A settled stream fed silence gives the settled model's silence level
+    from its first sample: no step from 0 as the FIFO's prefill and the
+    resamplers' zeroed memory give way to the model's output. */
+static void test_settled_start(void)
+{
+  carry_model *model = trained_model(48000.0);
+  carry_stream *core = carry_stream_create(model, 64, NULL);
+  carry_stream_settle(core, NULL, CARRY_SETTLE_SAMPLES);
+  const float zero = 0.0f;
+  float level;
+  carry_stream_process(core, &zero, NULL, &level, 1);
+  enum { N = 4096 };
+  float *silence = new_floats(N), *out = new_floats(N);
+  carry_rate_stream *s = open_stream(model, 44100, CARRY_RATE_AUTO, 256);
+  carry_rate_stream_settle(s, NULL, CARRY_SETTLE_SAMPLES);
+  run(s, silence, NULL, out, N, 256);
+  const double spread = test_spread(out, N);
+  // The level is about 1e-4; settling leaves a drift within 1e-7 a block
+  CHECK(fabsf(level) > 1e-5f && spread < 1e-6 && fabsf(out[0] - level) < 1e-6f,
+        "silence after settling: level %g, output from %g, spread %g",
+        (double)level, (double)out[0], spread);
+  carry_rate_stream_free(s);
+  carry_stream_free(core);
+  carry_model_free(model);
+  free(silence), free(out);
+}
+
 static bool all_normal(const float *x, size_t n)
 {
   for (size_t t = 0; t < n; ++t) {
@@ -586,6 +613,7 @@ int main(void)
   test_invariance();
   check_reset(false);
   check_reset(true);
+  test_settled_start();
   test_bad_input();
   test_denormals();
   test_modes();
