@@ -32,4 +32,10 @@ void interposer_init(void);
     whatever `is_counting` says for the others. */
 void interposer_count_this_thread(bool is_on);
 
+/** From now on, kills the process on any system call but exit and
+    exit_group (seccomp): for a forked child that runs the audio path.
+    Returns 0, or -1 where seccomp is not available (not x86-64, or
+    refused). */
+int interposer_forbid_system_calls(void);
+
 #endif

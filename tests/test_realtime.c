@@ -17,16 +17,11 @@
 #include "harness.h"
 #include "interposer.h"
 
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -117,26 +112,6 @@ static void check_no_calls(channel_pair *pairs, int n_pairs)
         interposer->n_locks);
 }
 
-/** Kills the process on any system call but exit and exit_group. */
-static int forbid_system_calls(void)
-{
-  struct sock_filter filter[] = {
-    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
-    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_exit_group, 2, 0),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_exit, 1, 0),
-    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
-    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-  };
-  struct sock_fprog program = {sizeof(filter) / sizeof(filter[0]), filter};
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) {
-    return -1;
-  }
-  return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &program);
-}
-
 static void check_no_system_calls(channel_pair *pairs, int n_pairs)
 {
 #if defined(__x86_64__)
@@ -144,7 +119,7 @@ static void check_no_system_calls(channel_pair *pairs, int n_pairs)
   const pid_t child = fork();
   if (child == 0) {
     process_all(pairs, n_pairs, 3);
-    if (forbid_system_calls()) {
+    if (interposer_forbid_system_calls()) {
       _exit(77);
     }
     process_all(pairs, n_pairs, 4);
