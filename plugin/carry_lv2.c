@@ -122,6 +122,7 @@ static LV2_Handle instantiate(const LV2_Descriptor *descriptor, double rate,
   pthread_mutex_init(&self->lock, NULL);
   atomic_init(&self->latest_request, 0u);
   atomic_init(&self->mailbox, NULL);
+  atomic_init(&self->shared_rate_mode, (int)CARRY_RATE_AUTO);
   set_times(self);
   set_defaults(self);
   return (LV2_Handle)self;
@@ -145,6 +146,8 @@ static void connect_port(LV2_Handle instance, uint32_t port, void *data)
     self->in[(port - PORT_AUDIO) / 2] = (const float *)data;
   } else if (port < audio_end) {
     self->out[(port - PORT_AUDIO) / 2] = (float *)data;
+  } else if (port == carry_rate_mode_port(self->n_channels)) {
+    self->rate_mode_port = (const float *)data;
   }
 }
 
@@ -153,6 +156,7 @@ static void activate(LV2_Handle instance)
   carry_plugin *self = (carry_plugin *)instance;
   carry_snap_params(self);
   carry_reset_engines(self); // LV2: a new activation forgets all history
+  memset(self->dry_ring, 0, sizeof(self->dry_ring));
   self->clock = 0;
 }
 
@@ -176,10 +180,11 @@ static void run(LV2_Handle instance, uint32_t n_samples)
   carry_retry_retired(self);
   carry_read_params(self);
   carry_read_control(self); // a load settles with the knobs just read
+  carry_follow_rate_mode(self);
   carry_process(self, n_samples);
   carry_end_notify(self);
   if (self->latency) {
-    *self->latency = 0.0f;
+    *self->latency = (float)carry_latency(self);
   }
 }
 

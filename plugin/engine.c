@@ -94,20 +94,6 @@ static void describe_knobs(const carry_model_spec *spec, char *text,
   }
 }
 
-static void describe_rate(double model_rate, double host_rate, char *text,
-                          size_t size)
-{
-  if (model_rate <= 0.0) {
-    snprintf(text, size, "rate unknown, running at the host's %.0f Hz",
-             host_rate);
-  } else if (model_rate != host_rate) {
-    snprintf(text, size, "%.0f Hz, host %.0f Hz: running as is", model_rate,
-             host_rate);
-  } else {
-    snprintf(text, size, "%.0f Hz", model_rate);
-  }
-}
-
 /** Cuts a list to `budget` bytes (with its NUL), between characters, and
     closes it with an ellipsis. */
 static void shorten_list(char *list, size_t budget)
@@ -120,14 +106,14 @@ static void shorten_list(char *list, size_t budget)
   memcpy(list + n, ending, sizeof(ending));
 }
 
-static void describe(carry_engine *engine, double host_rate)
+static void describe(carry_engine *engine)
 {
   const carry_model_spec *spec = carry_model_get_spec(engine->model);
   char layers[256], knobs[CARRY_MAX_KNOBS * (CARRY_NAME_SIZE + 2) + 32];
-  char rate[96];
+  char rate[160];
   describe_layers(spec, layers, sizeof(layers));
   describe_knobs(spec, knobs, sizeof(knobs));
-  describe_rate(spec->sample_rate, host_rate, rate, sizeof(rate));
+  carry_rate_stream_describe(engine->streams[0], rate, sizeof(rate));
   // The knob list gives way first: the rate matters more.
   const size_t fixed = strlen("loaded: \"\" , , ") + strlen(spec->name) +
                        strlen(layers) + strlen(rate) + 1;
@@ -183,8 +169,8 @@ static void set_knobs(carry_engine *engine)
   }
 }
 
-static bool make_streams(carry_engine *engine, const float *knob_ports,
-                         carry_error *err)
+static bool make_streams(carry_engine *engine, double host_rate,
+                         const float *knob_ports, carry_error *err)
 {
   float knobs[CARRY_MAX_KNOBS];
   if (knob_ports) {
@@ -193,18 +179,27 @@ static bool make_streams(carry_engine *engine, const float *knob_ports,
     memcpy(knobs, engine->knob_default, sizeof(knobs));
   }
   for (int c = 0; c < engine->n_channels; ++c) {
-    engine->streams[c] =
-      carry_stream_create(engine->model, ENGINE_MAX_BLOCK, err);
+    engine->streams[c] = carry_rate_stream_create(
+      engine->model, host_rate, engine->rate_mode, ENGINE_MAX_BLOCK, err);
     if (!engine->streams[c]) {
       return false;
     }
-    carry_stream_settle(engine->streams[c], knobs, CARRY_SETTLE_SAMPLES);
+    carry_rate_stream_settle(engine->streams[c], knobs,
+                             CARRY_SETTLE_SAMPLES);
+  }
+  engine->latency = carry_rate_stream_latency(engine->streams[0]);
+  if (engine->latency > CARRY_MAX_LATENCY) {
+    carry_fail(err, CARRY_ERR_LIMIT, "running it at %.0f Hz adds %u samples "
+               "of latency, more than the plugin's %d", host_rate,
+               engine->latency, CARRY_MAX_LATENCY);
+    return false;
   }
   return true;
 }
 
 carry_engine *carry_engine_load(const char *path, int n_channels,
-                                double host_rate, const float *knob_ports)
+                                double host_rate, carry_rate_mode rate_mode,
+                                const float *knob_ports)
 {
   carry_error err = {CARRY_SUCCESS, ""};
   // The status line names the file, not the whole path, which could crowd
@@ -220,17 +215,18 @@ carry_engine *carry_engine_load(const char *path, int n_channels,
   }
   engine->model = model;
   engine->n_channels = n_channels;
+  engine->rate_mode = rate_mode;
   format_line(engine->name, sizeof(engine->name), "%s",
               carry_model_get_spec(model)->name);
   set_knobs(engine);
   if (carry_model_measure_loudness(model, &err) ||
-      !make_streams(engine, knob_ports, &err)) {
+      !make_streams(engine, host_rate, knob_ports, &err)) {
     carry_engine_free(engine);
     return load_failed(path, err.message);
   }
   engine->normalize_gain =
     powf(10.0f, carry_model_normalize_gain_db(model) / 20.0f);
-  describe(engine, host_rate);
+  describe(engine);
   return engine;
 }
 
@@ -238,7 +234,7 @@ void carry_engine_free(carry_engine *engine)
 {
   if (engine) {
     for (int c = 0; c < CARRY_MAX_CHANNELS; ++c) {
-      carry_stream_free(engine->streams[c]);
+      carry_rate_stream_free(engine->streams[c]);
     }
     carry_model_free(engine->model);
     free(engine);
@@ -261,13 +257,13 @@ void carry_engine_knobs(const carry_engine *engine, const float *knob_ports,
 void carry_engine_process(carry_engine *engine, int channel, const float *in,
                           const float *knobs, float *out, uint32_t n)
 {
-  carry_stream_process(engine->streams[channel], in,
+  carry_rate_stream_process(engine->streams[channel], in,
                        engine->n_knobs ? knobs : NULL, out, n);
 }
 
 void carry_engine_reset(carry_engine *engine)
 {
   for (int c = 0; c < engine->n_channels; ++c) {
-    carry_stream_reset(engine->streams[c]);
+    carry_rate_stream_reset(engine->streams[c]);
   }
 }

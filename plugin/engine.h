@@ -10,6 +10,7 @@
 #define CARRY_PLUGIN_ENGINE_H
 
 #include "carry.h"
+#include "carry_rate.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -20,13 +21,19 @@
 #define CARRY_PATH_SIZE 2048    ///< Bytes of a model path, with its NUL
 #define CARRY_STATUS_SIZE 768   ///< Bytes of a status line, with its NUL
 
+/** The most latency an engine may add, in host samples: the plugin's dry
+    delay lines hold this much (resampling adds far less, see carry_rate.h). */
+#define CARRY_MAX_LATENCY 4096
+
 typedef struct carry_engine {
   struct carry_engine *prev_live;  ///< The instance's list of live engines
   struct carry_engine *next_live;
   uint32_t sequence;               ///< The load request it answers
   carry_model *model;              ///< NULL for a failed load
-  carry_stream *streams[CARRY_MAX_CHANNELS];
+  carry_rate_stream *streams[CARRY_MAX_CHANNELS];
   int n_channels;
+  carry_rate_mode rate_mode;       ///< As requested (AUTO included)
+  uint32_t latency;                ///< Host samples the streams delay by
   int n_knobs;                     ///< N - 1 of the model
   float knob_min[CARRY_MAX_KNOBS];
   float knob_span[CARRY_MAX_KNOBS];  ///< max - min
@@ -37,13 +44,15 @@ typedef struct carry_engine {
   char status[CARRY_STATUS_SIZE];
 } carry_engine;
 
-/** Loads the model at `path`, makes a stream per channel, and settles each
-    with the knob port values `knob_ports` (CARRY_KNOB_PORTS of them, 0..1),
-    or with the model's own defaults when `knob_ports` is NULL.  Never returns
+/** Loads the model at `path`, makes a stream per channel running it at
+    `host_rate` as `rate_mode` says (resampled, corrected or as it is), and
+    settles each with the knob port values `knob_ports` (CARRY_KNOB_PORTS of
+    them, 0..1), or with the model's own defaults when `knob_ports` is NULL.  Never returns
     NULL unless out of memory: a failed load gives an engine without a
     model whose status says why.  Thread: worker.  Allocates. */
 carry_engine *carry_engine_load(const char *path, int n_channels,
-                                double host_rate, const float *knob_ports);
+                                double host_rate, carry_rate_mode rate_mode,
+                                const float *knob_ports);
 
 /** An engine without a model carrying `status`.  Thread: worker. */
 carry_engine *carry_engine_failed(const char *path, const char *status);

@@ -5,7 +5,11 @@
     x   = in * input_gain
     y   = current(x), crossfaded into incoming(x) while a new model arrives
           (the dry pass-through x stands in for a missing model)
-    out = in + (enabled * mix) * (y * output_gain - in)
+    out = d + (enabled * mix) * (y * output_gain - d)
+
+  where d is the input delayed by the model's latency (resampling delays
+  y), so that dry and wet meet in time and bypass keeps the latency the
+  host compensates for; while models cross-fade, so do their delays.
 
   Audio is cut on a fixed grid of CARRY_GRID samples counted from
   activate(): the knobs reach the streams once per cell and model swaps
@@ -157,6 +161,41 @@ static void render(carry_plugin *self, int c, uint32_t n)
   }
 }
 
+static uint32_t latency_of(const carry_engine *engine)
+{
+  return engine ? engine->latency : 0u;
+}
+
+/** Stores the cell's inputs of channel c in its dry ring. */
+static void remember_dry(carry_plugin *self, int c, const float *dry,
+                         uint32_t n)
+{
+  float *ring = self->dry_ring[c];
+  for (uint32_t t = 0; t < n; ++t) {
+    ring[(self->clock + t) & (CARRY_DRY_RING - 1)] = dry[t];
+  }
+}
+
+/** The dry input of channel c as late as the models' output: delayed by
+    the current model's latency, cross-faded into the incoming one's. */
+static void delay_dry(carry_plugin *self, int c, uint32_t n)
+{
+  const float *ring = self->dry_ring[c];
+  const uint64_t mask = CARRY_DRY_RING - 1;
+  const uint64_t from = self->clock - latency_of(self->current);
+  for (uint32_t t = 0; t < n; ++t) {
+    self->delayed[t] = ring[(from + t) & mask];
+  }
+  if (!self->incoming) {
+    return;
+  }
+  const uint64_t to = self->clock - latency_of(self->incoming);
+  for (uint32_t t = 0; t < n; ++t) {
+    const float f = self->ramp_fade[t], d = self->delayed[t];
+    self->delayed[t] = d + f * (ring[(to + t) & mask] - d);
+  }
+}
+
 /** Channel c of a cell, from its copied input `dry[c]`. */
 static void process_channel(carry_plugin *self, int c, uint32_t offset,
                             uint32_t n)
@@ -166,11 +205,14 @@ static void process_channel(carry_plugin *self, int c, uint32_t offset,
     self->x[t] = dry[t] * self->ramp_in[t];
   }
   render(self, c, n);
+  remember_dry(self, c, dry, n);
+  delay_dry(self, c, n);
+  const float *d = self->delayed;
   float *out = self->out[c] + offset;
   for (uint32_t t = 0; t < n; ++t) {
     const float w = self->ramp_mix[t];
     const float wet = self->y[t] * self->ramp_out[t];
-    out[t] = w >= 1.0f ? wet : dry[t] + w * (wet - dry[t]);
+    out[t] = w >= 1.0f ? wet : d[t] + w * (wet - d[t]);
   }
 }
 
@@ -233,13 +275,22 @@ void carry_reset_engines(carry_plugin *self)
 }
 
 /** A NaN or infinity in the input: silence for this block, and every
-    model back to its settled state, so that nothing of it stays. */
+    model back to its settled state, so that nothing of it stays (the dry
+    delay lines hold silence for it too). */
 static void refuse_block(carry_plugin *self, uint32_t n)
 {
   carry_reset_engines(self);
   for (int c = 0; c < self->n_channels; ++c) {
     memset(self->out[c], 0, n * sizeof(float));
+    for (uint32_t t = 0; t < n && t < CARRY_DRY_RING; ++t) {
+      self->dry_ring[c][(self->clock + t) & (CARRY_DRY_RING - 1)] = 0.0f;
+    }
   }
+}
+
+uint32_t carry_latency(const carry_plugin *self)
+{
+  return latency_of(self->current);
 }
 
 void carry_process(carry_plugin *self, uint32_t n)

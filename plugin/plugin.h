@@ -49,6 +49,17 @@ enum {
   PORT_AUDIO = 11,      ///< in of channel c at 11 + 2c, out at 12 + 2c
 };
 
+/** The rate-mode port comes after the audio ports (added later, so that
+    the older ports kept their indices): 13 (mono) or 15 (stereo). */
+static inline uint32_t carry_rate_mode_port(int n_channels)
+{
+  return PORT_AUDIO + 2u * (uint32_t)n_channels;
+}
+
+/** The dry delay lines: a power of two above the most latency plus a
+    grid cell. */
+#define CARRY_DRY_RING 8192
+
 /** Samples between parameter updates of the streams: run() cuts audio on
     a fixed grid of this many samples counted from activate(), so that the
     output does not depend on the host's block sizes. */
@@ -104,6 +115,7 @@ typedef struct carry_plugin {
   const float *params[PORT_LATENCY - PORT_INPUT_GAIN]; ///< Ports 2..8
   float *latency;
   const float *normalize;
+  const float *rate_mode_port;
   const float *in[CARRY_MAX_CHANNELS];
   float *out[CARRY_MAX_CHANNELS];
 
@@ -126,6 +138,8 @@ typedef struct carry_plugin {
   carry_glide normalized;   ///< 0..1: how much of the normalising gain
   carry_glide knobs[CARRY_KNOB_PORTS];
   float last_gain_db[2];    ///< Port values the gain targets came from
+  carry_rate_mode rate_mode;  ///< The port's, as the last load asked
+  char requested_path[CARRY_PATH_SIZE];  ///< Of the newest load run() sent
   unsigned report;          ///< carry_report bits due on notify
   uint32_t newest_accepted; ///< Sequence of the newest engine taken
   char pending_path[CARRY_PATH_SIZE];  ///< A load the worker has not taken
@@ -138,6 +152,7 @@ typedef struct carry_plugin {
 
   /* Shared between threads */
   atomic_uint latest_request;         ///< Sequence of the newest load
+  atomic_int shared_rate_mode;        ///< rate_mode, for the worker
   atomic_uint knob_bits[CARRY_KNOB_PORTS];  ///< Knob ports, for save()
   _Atomic(carry_engine *) mailbox;    ///< From a restore() without worker
 
@@ -146,9 +161,14 @@ typedef struct carry_plugin {
   carry_engine *live;                 ///< Every engine not yet freed
   char saved_path[CARRY_PATH_SIZE];   ///< What save() stores
 
+  /* Audio thread: the inputs of the last CARRY_DRY_RING samples, from
+     which the dry signal is taken as late as the model's output */
+  float dry_ring[CARRY_MAX_CHANNELS][CARRY_DRY_RING];
+
   /* Scratch for one grid cell (audio thread) */
   float dry[CARRY_MAX_CHANNELS][CARRY_GRID];  ///< The inputs as they came
   float x[CARRY_GRID];      ///< After the input gain
+  float delayed[CARRY_GRID];  ///< The dry input, delayed as the output
   float y[CARRY_GRID];      ///< The current model's output
   float z[CARRY_GRID];      ///< The incoming model's output
   float ramp_in[CARRY_GRID];
@@ -182,6 +202,10 @@ bool carry_request_load(carry_plugin *self, LV2_Worker_Schedule *schedule,
 /** Sends the load that run() keeps pending, if any, until the worker takes
     it.  Thread: audio. */
 void carry_send_pending(carry_plugin *self);
+
+/** Reads the rate-mode port; a change loads the newest model again in the
+    new mode.  Thread: audio. */
+void carry_follow_rate_mode(carry_plugin *self);
 
 /** Whether sequence `a` is older than `b` (wrapping). */
 static inline bool carry_is_older(uint32_t a, uint32_t b)
@@ -252,6 +276,9 @@ void carry_process(carry_plugin *self, uint32_t n);
 
 /** Returns every model's streams to their settled state.  Thread: audio. */
 void carry_reset_engines(carry_plugin *self);
+
+/** The latency of the running model, in samples.  Thread: audio. */
+uint32_t carry_latency(const carry_plugin *self);
 
 /* ------------------------------------------------------------------------ */
 /* state.c */

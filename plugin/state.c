@@ -106,8 +106,10 @@ static LV2_State_Status restore_now(carry_plugin *self, const char *path,
 {
   // Overtakes loads under way, and is overtaken by any that comes later
   const uint32_t sequence = atomic_fetch_add(&self->latest_request, 1) + 1;
+  const carry_rate_mode mode =
+    (carry_rate_mode)atomic_load(&self->shared_rate_mode);
   carry_engine *engine = carry_engine_load(path, self->n_channels, self->rate,
-                                           knob_ports);
+                                           mode, knob_ports);
   if (!engine) {
     return LV2_STATE_ERR_UNKNOWN;
   }

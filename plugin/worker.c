@@ -70,8 +70,50 @@ void carry_send_pending(carry_plugin *self)
   if (self->pending_length &&
       carry_request_load(self, self->schedule, self->pending_path,
                          self->pending_length, self->pending_knobs)) {
+    memcpy(self->requested_path, self->pending_path, self->pending_length);
+    self->requested_path[self->pending_length] = '\0';
     self->pending_length = 0;
   }
+}
+
+static carry_rate_mode read_rate_mode(const carry_plugin *self)
+{
+  const float *port = self->rate_mode_port;
+  if (!port || !(*port >= 0.0f && *port <= (float)CARRY_RATE_CORRECT)) {
+    return self->rate_mode; // unconnected or nonsense: keep the mode
+  }
+  return (carry_rate_mode)(int)(*port + 0.5f);
+}
+
+/** The path to load again: the newest asked for, pending or sent, else
+    the one running (which a restore() may have loaded). */
+static const char *newest_path(const carry_plugin *self)
+{
+  return self->requested_path[0] ? self->requested_path : self->path;
+}
+
+void carry_follow_rate_mode(carry_plugin *self)
+{
+  const carry_rate_mode mode = read_rate_mode(self);
+  if (mode == self->rate_mode) {
+    return;
+  }
+  self->rate_mode = mode;
+  atomic_store(&self->shared_rate_mode, (int)mode);
+  if (self->pending_length) {
+    return; // not sent yet: it goes out in the new mode
+  }
+  const char *path = newest_path(self);
+  const uint32_t length = (uint32_t)strlen(path);
+  if (length == 0) {
+    return; // no model: nothing runs at any rate
+  }
+  memmove(self->pending_path, path, length);
+  self->pending_length = length;
+  for (int k = 0; k < CARRY_KNOB_PORTS; ++k) {
+    self->pending_knobs[k] = self->knobs[k].target;
+  }
+  carry_send_pending(self);
 }
 
 void carry_retire(carry_plugin *self, carry_engine *engine)
@@ -114,6 +156,12 @@ static void report_failure(carry_plugin *self, const carry_engine *failed)
 
 static void report_loaded(carry_plugin *self, const carry_engine *engine)
 {
+  if (engine->sequence == atomic_load(&self->latest_request)) {
+    // The newest request, which a restore() may have sent: the one to load
+    // again if the rate mode changes.
+    carry_copy_text(self->requested_path, sizeof(self->requested_path),
+                    engine->path);
+  }
   carry_copy_text(self->status, sizeof(self->status), engine->status);
   carry_copy_text(self->name, sizeof(self->name), engine->name);
   carry_copy_text(self->path, sizeof(self->path), engine->path);
@@ -218,8 +266,10 @@ static LV2_Worker_Status load(carry_plugin *self,
   }
   memcpy(path, path_bytes, request->length);
   path[request->length] = '\0';
+  const carry_rate_mode mode =
+    (carry_rate_mode)atomic_load(&self->shared_rate_mode);
   carry_engine *engine =
-    carry_engine_load(path, self->n_channels, self->rate,
+    carry_engine_load(path, self->n_channels, self->rate, mode,
                       request->has_knobs ? request->knob_ports : NULL);
   if (!engine) {
     lv2_log_error(&self->logger, "Carry: out of memory loading %s\n", path);

@@ -108,8 +108,9 @@ carry_rate_mode carry_rate_stream_mode(const carry_rate_stream *stream);
 carry_stream *carry_rate_stream_core(const carry_rate_stream *stream);
 
 /** Writes a one-line status ("model 48000 Hz, host 44100 Hz: resampling,
-    latency 37 samples") into `text` (`size` bytes with the NUL, cut if
-    need be) and returns its full length, as snprintf() does.
+    latency 130 samples", or just "48000 Hz" when the rates are the same)
+    into `text` (`size` bytes with the NUL, cut if need be) and returns its
+    full length, as snprintf() does.
     Thread: any. */
 size_t carry_rate_stream_describe(const carry_rate_stream *stream, char *text,
                                   size_t size);

@@ -288,6 +288,11 @@ carry_stream *carry_rate_stream_core(const carry_rate_stream *stream)
 size_t carry_rate_stream_describe(const carry_rate_stream *stream, char *text,
                                   size_t size)
 {
+  if (stream->mode == CARRY_RATE_OFF &&
+      fabs(stream->model_rate - stream->host_rate) <= CARRY_RATE_TOLERANCE) {
+    const int n = snprintf(text, size, "%.0f Hz", stream->model_rate);
+    return n > 0 ? (size_t)n : 0; // the usual case says no more
+  }
   char model[64];
   if (stream->model_rate > 0.0) {
     snprintf(model, sizeof(model), "model %.0f Hz", stream->model_rate);

@@ -612,18 +612,38 @@ static void test_knob_addressing(void)
         "knob values 0.8 and 0.3 give the same output");
 }
 
+/** A 44.1 kHz file through the 48 kHz demo model: resampled by default,
+    the latency taken off (as long as the input) unless kept, where the
+    output is the same later by exactly that much. */
 static void test_rate_mismatch(void)
 {
   run_ok("signal --seconds 0.5 --rate 44100 @dry44.wav");
   const run_result r = run("process --model %%M @dry44.wav @wet44.wav");
   CHECK(r.status == 0, "a 44.1 kHz file failed: %s", r.stderr_text);
-  CHECK(strstr(r.stderr_text, "warning") &&
-          strstr(r.stderr_text, "44100 Hz") && strstr(r.stderr_text, "48000"),
-        "no warning for a rate mismatch: %s", r.stderr_text);
-  audio out = read_audio("wet44.wav");
-  CHECK(out.info.samplerate == 44100, "the output rate is %d",
-        out.info.samplerate);
+  CHECK(strstr(r.stderr_text, "model 48000 Hz, host 44100 Hz: resampling, "
+                              "latency 130 samples (compensated)") != NULL,
+        "the report says what ran: %s", r.stderr_text);
+  run_ok("process --model %M --keep-latency @dry44.wav @late44.wav");
+  audio in = read_audio("dry44.wav"), out = read_audio("wet44.wav");
+  audio late = read_audio("late44.wav");
+  const size_t n = (size_t)in.info.frames;
+  CHECK(out.info.samplerate == 44100 && (size_t)out.info.frames == n &&
+          (size_t)late.info.frames == n,
+        "44100 Hz and %zu frames, not %d Hz and %lld, %lld", n,
+        out.info.samplerate, (long long)out.info.frames,
+        (long long)late.info.frames);
+  CHECK(out.samples && late.samples && n > 130 &&
+          same_samples(late.samples + 130, out.samples, n - 130),
+        "--keep-latency: the same output 130 samples later");
+  run_ok("process --model %M --rate-mode off @dry44.wav @off44.wav");
+  const run_result bad = run("process --model %%M --rate-mode correct "
+                             "@dry44.wav @x.wav");
+  CHECK(bad.status == 2 && strstr(bad.stderr_text, "44100"),
+        "correcting below the model's rate is refused: %d %s", bad.status,
+        bad.stderr_text);
+  free(in.samples);
   free(out.samples);
+  free(late.samples);
 }
 
 static void test_report_and_clipping(void)

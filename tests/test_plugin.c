@@ -52,8 +52,8 @@ static void check_found(const char *uri, uint32_t n_ports)
 
 static void test_discovery(void)
 {
-  check_found(MONO_URI, 13);
-  check_found(STEREO_URI, 15);
+  check_found(MONO_URI, 14);
+  check_found(STEREO_URI, 16);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -126,12 +126,15 @@ static void test_status_lines(void)
     return;
   }
   load_model(instance, fixture.lstm_model, status, sizeof(status), 0);
-  CHECK(!strcmp(status, LSTM_STATUS ", host 44100 Hz: running as is"),
+  CHECK(!strcmp(status, "loaded: \"Test LSTM\" LSTM-8, 2 knobs (drive, "
+                        "tone), model 48000 Hz, host 44100 Hz: resampling, "
+                        "latency 130 samples"),
         "status at 44100 Hz: '%s'", status);
   load_model(instance, fixture.demo_model, status, sizeof(status), 0);
   CHECK(starts_with(status, "loaded: \"Soft clip (demo)\" LSTM-5, 1 knob") &&
         strstr(status, "asymmetry") &&
-        ends_with(status, "48000 Hz, host 44100 Hz: running as is"),
+        ends_with(status, "model 48000 Hz, host 44100 Hz: resampling, "
+                          "latency 130 samples"),
         "demo status at 44100 Hz: '%s'", status);
   printf("status at 44100 Hz: %s\n", status);
   lv2_host_instance_free(instance);

@@ -278,7 +278,7 @@ static void test_side_by_side(void)
 }
 
 /** Sample rates from 22050 to 192000 Hz instantiate and run the 48000 Hz
-    demo model as is, and say so. */
+    demo model, resampled by default, and say so. */
 static void test_sample_rates(void)
 {
   const double rates[] = {22050.0, 44100.0, 48000.0, 96000.0, 192000.0};
@@ -293,10 +293,10 @@ static void test_sample_rates(void)
     }
     load_model(instance, fixture.demo_model, status, sizeof(status),
                (size_t)(0.1 * rates[k]));
-    snprintf(expected, sizeof(expected), "48000 Hz, host %.0f Hz: running as "
-             "is", rates[k]);
+    snprintf(expected, sizeof(expected), "model 48000 Hz, host %.0f Hz: ",
+             rates[k]);
     CHECK(rates[k] == 48000.0 ? ends_with(status, "48000 Hz")
-                              : ends_with(status, expected),
+                              : strstr(status, expected) != NULL,
           "at %.0f Hz: '%s'", rates[k], status);
     run_signal(instance, x, y, n, 1024);
     CHECK(all_finite(y, n) && test_max_abs_diff(x, y, n) > 1e-3,

@@ -425,9 +425,8 @@ static void test_modes(void)
 {
   carry_model *model = trained_model(48000.0);
   carry_model *unknown = trained_model(0.0);
-  check_auto(model, 48000.0, CARRY_RATE_OFF,
-             "model 48000 Hz, host 48000 Hz: off, latency 0 samples");
-  check_auto(model, 48000.4, CARRY_RATE_OFF, ": off,");
+  check_auto(model, 48000.0, CARRY_RATE_OFF, "48000 Hz");
+  check_auto(model, 48000.4, CARRY_RATE_OFF, "48000 Hz");
   check_auto(unknown, 44100.0, CARRY_RATE_OFF,
              "model rate unknown, host 44100 Hz: off, latency 0 samples");
   check_auto(model, 44100.0, CARRY_RATE_RESAMPLE,

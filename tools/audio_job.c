@@ -128,27 +128,50 @@ static void process_channel(audio_job *job, int c, uint32_t n_frames,
   }
 }
 
-static void measure(audio_job *job, size_t n_values)
+static void measure(const float *frames, size_t n_values, audio_job *job)
 {
   for (size_t k = 0; k < n_values; ++k) {
-    const float magnitude = fabsf(job->frames[k]);
+    const float magnitude = fabsf(frames[k]);
     job->peak = magnitude > job->peak ? magnitude : job->peak;
     job->n_clipped += magnitude > 1.0f;
   }
 }
 
+/** Processes the `n_frames` in `frames` and writes them, less what is
+    still to drop of the latency. */
 static int process_block(audio_job *job, uint32_t n_frames,
                          audio_job_channel_fn process, void *context)
 {
   for (int c = 0; c < job->n_channels; ++c) {
     process_channel(job, c, n_frames, process, context);
   }
-  measure(job, (size_t)n_frames * (size_t)job->n_channels);
-  if (sf_writef_float(job->out, job->frames, n_frames) != n_frames) {
+  const uint32_t drop = job->to_drop < n_frames ? job->to_drop : n_frames;
+  job->to_drop -= drop;
+  const float *frames = job->frames + (size_t)drop * (size_t)job->n_channels;
+  const sf_count_t n_kept = n_frames - drop;
+  measure(frames, (size_t)n_kept * (size_t)job->n_channels, job);
+  if (sf_writef_float(job->out, frames, n_kept) != n_kept) {
     return cli_error(CLI_EXIT_FILE, "cannot write '%s': %s", job->out_path,
                      sf_strerror(job->out));
   }
-  job->n_frames += n_frames;
+  job->n_frames += n_kept;
+  return CLI_EXIT_OK;
+}
+
+/** The last `latency` frames of output come from silence after the end. */
+static int flush_latency(audio_job *job, audio_job_channel_fn process,
+                         void *context)
+{
+  for (uint32_t left = job->latency; left > 0;) {
+    const uint32_t n = left < job->block ? left : job->block;
+    memset(job->frames, 0, (size_t)n * (size_t)job->n_channels *
+                           sizeof(float));
+    const int status = process_block(job, n, process, context);
+    if (status != CLI_EXIT_OK) {
+      return status;
+    }
+    left -= n;
+  }
   return CLI_EXIT_OK;
 }
 
@@ -156,6 +179,7 @@ int audio_job_run(audio_job *job, audio_job_channel_fn process,
                   void *context)
 {
   const double start = now_seconds();
+  job->to_drop = job->latency;
   for (;;) {
     if (cli_interrupted()) {
       return cli_error(CLI_EXIT_FAILED, "interrupted; '%s' not written",
@@ -176,8 +200,9 @@ int audio_job_run(audio_job *job, audio_job_channel_fn process,
     return cli_error(CLI_EXIT_FILE, "cannot read '%s': %s", job->in_path,
                      sf_strerror(job->in));
   }
+  const int status = flush_latency(job, process, context);
   job->seconds_spent = now_seconds() - start;
-  return CLI_EXIT_OK;
+  return status;
 }
 
 int audio_job_finish(audio_job *job)

@@ -31,6 +31,9 @@ typedef struct audio_job {
   uint32_t block;         ///< T: frames per read
   float *frames;          ///< (T, C) interleaved
   float *channel;         ///< (T) one channel, processed in place
+  uint32_t latency;       ///< Frames the processing delays by: dropped
+                          ///< from the start, and run on silence at the end
+  uint32_t to_drop;       ///< Of the latency, not yet dropped
   sf_count_t n_frames;    ///< Written so far
   float peak;             ///< Of the output so far
   size_t n_clipped;       ///< Output samples beyond full scale
@@ -50,7 +53,8 @@ int audio_job_allocate(audio_job *job, uint32_t block);
 int audio_job_open_output(audio_job *job, const char *out_path);
 
 /** Reads, processes every channel with `process` and writes, block by
-    block, until the input ends or Ctrl-C. */
+    block, until the input ends or Ctrl-C; with a `latency`, the output
+    starts that much later in the processing and is as long as the input. */
 int audio_job_run(audio_job *job, audio_job_channel_fn process,
                   void *context);
 

@@ -5,6 +5,7 @@
 
 #include "audio_job.h"
 #include "carry.h"
+#include "carry_rate.h"
 #include "cli.h"
 
 #include <float.h>
@@ -28,12 +29,14 @@ typedef struct process_args {
   uint32_t block;                  ///< T: frames per read and per call
   bool is_unsettled;               ///< Start from the model's own state
   bool is_normalized;              ///< Bring the output to -18 dB
+  carry_rate_mode rate_mode;       ///< How a model of another rate runs
+  bool keeps_latency;              ///< Write the delay, as the plugin does
 } process_args;
 
 /** Everything a run holds, so that one function can free it all. */
 typedef struct process_job {
   carry_model *model;
-  carry_stream **streams;          ///< (C) one per channel
+  carry_rate_stream **streams;     ///< (C) one per channel
   audio_job audio;
   float knobs[CARRY_MAX_KNOBS];    ///< (N - 1) conditioning values
   float normalize_gain_db;         ///< Added to the output gain
@@ -63,6 +66,15 @@ static void print_help(void)
     "      --normalize         brings the output to %g dB: adds the gain\n"
     "                          from the loudness the file states, or that\n"
     "                          Carry measures (as `carry model info` shows)\n"
+    "  -r, --rate-mode MODE    how a model made for another sample rate than\n"
+    "                          IN's runs: auto (default: correct for a whole\n"
+    "                          multiple of the model's rate, else resample),\n"
+    "                          resample (to the model's rate and back),\n"
+    "                          correct (the recurrence's state delayed by the\n"
+    "                          rate ratio; IN's rate at least the model's),\n"
+    "                          off (run as it is)\n"
+    "      --keep-latency      writes the resampler's delay as the plugin\n"
+    "                          plays it; by default OUT is aligned with IN\n"
     "  -h, --help              shows this help\n"
     "\n"
     "Reports frames, channels, duration, speed, output peak, clipped\n"
@@ -81,6 +93,22 @@ static int parse_block(const char *text, uint32_t *block)
   }
   *block = (uint32_t)value;
   return -1;
+}
+
+static int parse_rate_mode(const char *text, carry_rate_mode *mode)
+{
+  static const char *const names[] = {"auto", "off", "resample", "correct"};
+  static const carry_rate_mode modes[] = {CARRY_RATE_AUTO, CARRY_RATE_OFF,
+                                          CARRY_RATE_RESAMPLE,
+                                          CARRY_RATE_CORRECT};
+  for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); ++k) {
+    if (!strcmp(text, names[k])) {
+      *mode = modes[k];
+      return -1;
+    }
+  }
+  return cli_usage_error("--rate-mode must be auto, off, resample or "
+                         "correct, not '%s'", text);
 }
 
 static int add_param(process_args *args, const char *text)
@@ -119,6 +147,8 @@ static int parse_args(int argc, char **argv, process_args *args)
     {"block", required_argument, NULL, 'b'},
     {"no-settle", no_argument, NULL, 'S'},
     {"normalize", no_argument, NULL, 'N'},
+    {"rate-mode", required_argument, NULL, 'r'},
+    {"keep-latency", no_argument, NULL, 'L'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
   };
@@ -126,13 +156,15 @@ static int parse_args(int argc, char **argv, process_args *args)
   args->block = DEFAULT_BLOCK;
   int option, status = -1;
   while (status < 0 &&
-         (option = getopt_long(argc, argv, "m:p:b:h", options, NULL)) != -1) {
+         (option = getopt_long(argc, argv, "m:p:b:r:h", options, NULL)) != -1) {
     switch (option) {
     case 'm': args->model_path = optarg; break;
     case 'p': status = add_param(args, optarg); break;
     case 'b': status = parse_block(optarg, &args->block); break;
     case 'S': args->is_unsettled = true; break;
     case 'N': args->is_normalized = true; break;
+    case 'r': status = parse_rate_mode(optarg, &args->rate_mode); break;
+    case 'L': args->keeps_latency = true; break;
     case 'h': print_help(); return CLI_EXIT_OK;
     default: return cli_bad_option();
     }
@@ -236,16 +268,6 @@ static int apply_params(process_job *job, const process_args *args)
 /* ------------------------------------------------------------------------ */
 /* Setting up */
 
-static void check_sample_rate(const process_job *job, const char *in_path)
-{
-  const double model_rate = carry_model_get_spec(job->model)->sample_rate;
-  if (model_rate > 0.0 && fabs(model_rate - job->audio.in_info.samplerate) > 0.5) {
-    cli_warn("'%s' is at %d Hz but the model was made for %g Hz; processing "
-             "without resampling", in_path, job->audio.in_info.samplerate,
-             model_rate);
-  }
-}
-
 /** --normalize: the gain that brings the model to the common loudness,
     from its file or measured, added to its output gain. */
 static int normalize(process_job *job)
@@ -273,12 +295,14 @@ static void settle_streams(process_job *job)
 {
   const bool has_knobs = carry_model_get_spec(job->model)->n_inputs > 1;
   for (int c = 0; c < job->audio.n_channels; ++c) {
-    carry_stream_settle(job->streams[c], has_knobs ? job->knobs : NULL,
-                        CARRY_SETTLE_SAMPLES);
+    carry_rate_stream_settle(job->streams[c], has_knobs ? job->knobs : NULL,
+                             CARRY_SETTLE_SAMPLES);
   }
 }
 
-static int create_streams(process_job *job, uint32_t block)
+/** A stream per channel at the file's rate, in the rate mode asked for;
+    the model's latency there is dropped from the output unless kept. */
+static int create_streams(process_job *job, const process_args *args)
 {
   const int n_channels = job->audio.n_channels;
   job->streams = calloc((size_t)n_channels, sizeof(*job->streams));
@@ -286,15 +310,23 @@ static int create_streams(process_job *job, uint32_t block)
     return cli_error(CLI_EXIT_FAILED, "out of memory for %d channels",
                      n_channels);
   }
+  const double rate = job->audio.in_info.samplerate;
   for (int c = 0; c < n_channels; ++c) {
     carry_error err = {CARRY_SUCCESS, ""};
-    job->streams[c] = carry_stream_create(job->model, block, &err);
+    job->streams[c] = carry_rate_stream_create(job->model, rate,
+                                               args->rate_mode, args->block,
+                                               &err);
     if (!job->streams[c]) {
-      return cli_error(CLI_EXIT_FAILED, "cannot run the model: %s",
+      return cli_error(err.status == CARRY_ERR_NO_MEMORY ? CLI_EXIT_FAILED
+                                                         : CLI_EXIT_USAGE,
+                       "cannot run the model on '%s': %s", args->in_path,
                        err.message);
     }
   }
-  return audio_job_allocate(&job->audio, block);
+  if (!args->keeps_latency) {
+    job->audio.latency = carry_rate_stream_latency(job->streams[0]);
+  }
+  return audio_job_allocate(&job->audio, args->block);
 }
 
 static int set_up(process_job *job, const process_args *args)
@@ -310,8 +342,7 @@ static int set_up(process_job *job, const process_args *args)
     status = normalize(job);
   }
   if (status == CLI_EXIT_OK) {
-    check_sample_rate(job, args->in_path);
-    status = create_streams(job, args->block);
+    status = create_streams(job, args);
   }
   if (status == CLI_EXIT_OK && !args->is_unsettled) {
     settle_streams(job);
@@ -331,7 +362,7 @@ static void process_channel(void *context, int c, float *samples,
 {
   process_job *job = context;
   const bool has_knobs = carry_model_get_spec(job->model)->n_inputs > 1;
-  carry_stream_process(job->streams[c], samples,
+  carry_rate_stream_process(job->streams[c], samples,
                        has_knobs ? job->knobs : NULL, samples, n);
 }
 
@@ -339,6 +370,8 @@ static void report(const process_job *job, const process_args *args)
 {
   char summary[256];
   audio_job_describe(&job->audio, summary, sizeof(summary));
+  char rate[160];
+  carry_rate_stream_describe(job->streams[0], rate, sizeof(rate));
   char normalized[96] = "";
   if (args->is_normalized) {
     const carry_model_spec *spec = carry_model_get_spec(job->model);
@@ -347,13 +380,14 @@ static void report(const process_job *job, const process_args *args)
              (double)spec->loudness_db,
              spec->is_loudness_measured ? "measured" : "from the file");
   }
-  cli_note("%s%s", summary, normalized);
+  cli_note("%s%s; %s%s", summary, normalized, rate,
+           job->audio.latency ? " (compensated)" : "");
 }
 
 static void free_job(process_job *job)
 {
   for (int c = 0; job->streams && c < job->audio.n_channels; ++c) {
-    carry_stream_free(job->streams[c]);
+    carry_rate_stream_free(job->streams[c]);
   }
   free(job->streams);
   audio_job_free(&job->audio);
