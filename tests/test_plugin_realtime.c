@@ -150,6 +150,9 @@ static void run_session(session *s)
   swap_to(s, fixture.bad_model, 2048);       // a failed load
   burst(s);
   toggle_controls(s);
+  lv2_host_set_control(s->instance, "rate_mode", 2.0f); // reloads resampled
+  play(s, 2048);
+  lv2_host_set_control(s->instance, "rate_mode", 0.0f);
   lv2_host_send_patch_get(s->instance, NULL);
   play(s, 1024);
   inject_nan(s);
@@ -160,10 +163,11 @@ static void run_session(session *s)
   play(s, SESSION_FRAMES);                   // the rest
 }
 
-static void test_session(const char *uri)
+/** A session at `rate`: at 44100 Hz every model runs resampled. */
+static void test_session(const char *uri, double rate)
 {
   session s = {.seed = 5};
-  s.instance = open_plugin(uri, RATE, 1024);
+  s.instance = open_plugin(uri, rate, 1024);
   if (!s.instance) {
     return;
   }
@@ -191,8 +195,9 @@ static void test_session(const char *uri)
   CHECK(!strncmp(status, "loaded: \"Test Shaper\"", 21), "%s: the session "
         "ends on the shaper: '%s'", uri, status);
   CHECK(all_finite(s.out[0], SESSION_FRAMES), "%s: output finite", uri);
-  printf("%s: %llu worker requests; on the audio thread %ld allocations, "
-         "%ld frees, %ld locks\n", uri, (unsigned long long)n_work,
+  printf("%s at %.0f Hz: %llu worker requests; on the audio thread %ld "
+         "allocations, %ld frees, %ld locks\n", uri, rate,
+         (unsigned long long)n_work,
          interposer->n_allocs, interposer->n_frees, interposer->n_locks);
   lv2_host_instance_free(s.instance);
   for (int c = 0; c < 2; ++c) {
@@ -209,8 +214,10 @@ int main(void)
     fixture_tear_down();
     return 99;
   }
-  test_session(MONO_URI);
-  test_session(STEREO_URI);
+  test_session(MONO_URI, RATE);
+  test_session(STEREO_URI, RATE);
+  test_session(MONO_URI, 44100.0);
+  test_session(STEREO_URI, 44100.0);
   fixture_tear_down();
   return test_finish("plugin_realtime");
 }
