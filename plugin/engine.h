@@ -47,9 +47,9 @@ typedef struct carry_engine {
 /** Loads the model at `path`, makes a stream per channel running it at
     `host_rate` as `rate_mode` says (resampled, corrected or as it is), and
     settles each with the knob port values `knob_ports` (CARRY_KNOB_PORTS of
-    them, 0..1), or with the model's own defaults when `knob_ports` is NULL.  Never returns
-    NULL unless out of memory: a failed load gives an engine without a
-    model whose status says why.  Thread: worker.  Allocates. */
+    them, 0..1), or with the model's own defaults when `knob_ports` is NULL.
+    Never returns NULL unless out of memory: a failed load gives an engine
+    without a model whose status says why.  Thread: worker.  Allocates. */
 carry_engine *carry_engine_load(const char *path, int n_channels,
                                 double host_rate, carry_rate_mode rate_mode,
                                 const float *knob_ports);

@@ -157,7 +157,8 @@ static void render(carry_plugin *self, int c, uint32_t n)
   run_engine(self, self->incoming, c, self->z, n);
   for (uint32_t t = 0; t < n; ++t) {
     const float f = self->ramp_fade[t];
-    self->y[t] = f >= 1.0f ? self->z[t] : self->y[t] + f * (self->z[t] - self->y[t]);
+    const float y = self->y[t];
+    self->y[t] = f >= 1.0f ? self->z[t] : y + f * (self->z[t] - y);
   }
 }
 

@@ -29,7 +29,6 @@
 #include <speex/speex_resampler.h>
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,34 +54,6 @@ struct carry_rate_stream {
 };
 
 /* ------------------------------------------------------------------------ */
-/* Errors */
-
-static carry_status fail(carry_error *err, carry_status status,
-                         const char *format, ...)
-  __attribute__((format(printf, 3, 4)));
-
-static carry_status fail(carry_error *err, carry_status status,
-                         const char *format, ...)
-{
-  if (err) {
-    va_list args;
-    va_start(args, format);
-    vsnprintf(err->message, sizeof(err->message), format, args);
-    va_end(args);
-    err->status = status;
-  }
-  return status;
-}
-
-static void succeed(carry_error *err)
-{
-  if (err) {
-    err->status = CARRY_SUCCESS;
-    err->message[0] = '\0';
-  }
-}
-
-/* ------------------------------------------------------------------------ */
 /* Life cycle */
 
 static carry_status check_args(const carry_model *model, double host_rate,
@@ -90,32 +61,32 @@ static carry_status check_args(const carry_model *model, double host_rate,
                                carry_error *err)
 {
   if (!model || max_block < 1) {
-    return fail(err, CARRY_ERR_BAD_ARG,
-                "a rate stream needs a model and a maximum block of at "
-                "least 1 sample");
+    return carry_fail(err, CARRY_ERR_BAD_ARG,
+                      "a rate stream needs a model and a maximum block of at "
+                      "least 1 sample");
   }
   if (!(host_rate >= CARRY_RATE_MIN && host_rate <= CARRY_RATE_MAX)) {
-    return fail(err, CARRY_ERR_BAD_ARG,
-                "host sample rate %g Hz: expected %g to %g Hz", host_rate,
-                CARRY_RATE_MIN, CARRY_RATE_MAX);
+    return carry_fail(err, CARRY_ERR_BAD_ARG,
+                      "host sample rate %g Hz: expected %g to %g Hz", host_rate,
+                      CARRY_RATE_MIN, CARRY_RATE_MAX);
   }
   const double model_rate = carry_model_get_spec(model)->sample_rate;
   if (mode == CARRY_RATE_RESAMPLE && model_rate <= 0.0) {
-    return fail(err, CARRY_ERR_BAD_ARG,
-                "cannot resample: the model's sample rate is unknown");
+    return carry_fail(err, CARRY_ERR_BAD_ARG,
+                      "cannot resample: the model's sample rate is unknown");
   }
   if (mode == CARRY_RATE_RESAMPLE &&
       !(model_rate >= CARRY_RATE_MIN && model_rate <= CARRY_RATE_MAX)) {
-    return fail(err, CARRY_ERR_BAD_ARG,
-                "cannot resample: the model's sample rate %g Hz is out of "
-                "range (expected %g to %g Hz)",
-                model_rate, CARRY_RATE_MIN, CARRY_RATE_MAX);
+    return carry_fail(err, CARRY_ERR_BAD_ARG,
+                      "cannot resample: the model's sample rate %g Hz is "
+                      "out of range (expected %g to %g Hz)",
+                      model_rate, CARRY_RATE_MIN, CARRY_RATE_MAX);
   }
   if (mode == CARRY_RATE_CORRECT) {
-    return fail(err, CARRY_ERR_UNSUPPORTED,
-                "rate mode \"%s\" (sample-rate-corrected recurrence) is not "
-                "available yet: use \"resampling\" or \"off\"",
-                carry_rate_mode_name(mode));
+    return carry_fail(err, CARRY_ERR_UNSUPPORTED,
+                      "rate mode \"%s\" (sample-rate-corrected recurrence) is not "
+                      "available yet: use \"resampling\" or \"off\"",
+                      carry_rate_mode_name(mode));
   }
   return CARRY_SUCCESS;
 }
@@ -136,8 +107,9 @@ static SpeexResamplerState *open_speex(uint32_t from, uint32_t to,
   SpeexResamplerState *r =
     speex_resampler_init(1, from, to, CARRY_RATE_QUALITY, &status);
   if (!r) {
-    fail(err, CARRY_ERR_NO_MEMORY, "cannot make a resampler from %u to %u Hz: %s",
-         (unsigned)from, (unsigned)to, speex_resampler_strerror(status));
+    carry_fail(err, CARRY_ERR_NO_MEMORY,
+               "cannot make a resampler from %u to %u Hz: %s",
+               (unsigned)from, (unsigned)to, speex_resampler_strerror(status));
   }
   return r;
 }
@@ -154,8 +126,8 @@ static carry_status allocate_buffers(carry_rate_stream *s, carry_error *err)
   s->model_buf = calloc(s->model_cap, sizeof(float));
   s->fifo = calloc(s->fifo_cap, sizeof(float));
   if (!s->host_in || !s->model_buf || !s->fifo) {
-    return fail(err, CARRY_ERR_NO_MEMORY,
-                "out of memory for the resampling buffers");
+    return carry_fail(err, CARRY_ERR_NO_MEMORY,
+                      "out of memory for the resampling buffers");
   }
   return CARRY_SUCCESS;
 }
@@ -199,7 +171,7 @@ carry_rate_stream *carry_rate_stream_create(const carry_model *model,
   }
   carry_rate_stream *s = calloc(1, sizeof(carry_rate_stream));
   if (!s) {
-    fail(err, CARRY_ERR_NO_MEMORY, "out of memory for a rate stream");
+    carry_fail(err, CARRY_ERR_NO_MEMORY, "out of memory for a rate stream");
     return NULL;
   }
   s->host_rate = host_rate;
@@ -213,7 +185,7 @@ carry_rate_stream *carry_rate_stream_create(const carry_model *model,
     carry_rate_stream_free(s);
     return NULL;
   }
-  succeed(err);
+  carry_succeed(err);
   return s;
 }
 

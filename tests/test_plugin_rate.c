@@ -30,7 +30,8 @@ static const rate_case rate_cases[] = {
   {96000.0, MODE_RESAMPLE, "model 48000 Hz, host 96000 Hz: resampling", true},
   {192000.0, MODE_RESAMPLE, "model 48000 Hz, host 192000 Hz: resampling",
    true},
-  {88200.0, MODE_CORRECT, "model 48000 Hz, host 88200 Hz: rate correction", false},
+  {88200.0, MODE_CORRECT, "model 48000 Hz, host 88200 Hz: rate correction",
+   false},
   {44100.0, MODE_OFF, "model 48000 Hz, host 44100 Hz: off", false},
 };
 
