@@ -115,7 +115,7 @@ void carry_gru_delayed_chunk(const carry_packed_layer *layer, const float *x,
     if (!gru_step(layer, x + t * (size_t)x_stride, h_prev, h_out)) {
       carry_refill_line(taps, line->h, Hp, line->h_reset);
     }
-    memcpy(y + t * Hp, h_out, Hp * sizeof(float));
+    carry_copy_row(y + t * Hp, h_out, Hp);
     slot = slot + 1 == taps->n_slots ? 0 : slot + 1;
   }
 }

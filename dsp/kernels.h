@@ -153,6 +153,15 @@ static inline const float *carry_delayed_state(const carry_delay_taps *taps,
   return mix;
 }
 
+/** dst (n, a multiple of 8) = src, in registers: a whole row a sample is
+    too short for a call to memcpy to pay. */
+static inline void carry_copy_row(float *dst, const float *src, size_t n)
+{
+  for (size_t j = 0; j < n; j += 8) {
+    v_store(dst + j, v_load(src + j));
+  }
+}
+
 /** Every slot of a ring of D states of n floats becomes `reset`: after a
     non-finite state, no past state may bring the trouble back. */
 static inline void carry_refill_line(const carry_delay_taps *taps,

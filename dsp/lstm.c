@@ -104,7 +104,7 @@ void carry_lstm_delayed_chunk(const carry_packed_layer *layer, const float *x,
       carry_refill_line(taps, line->h, Hp, line->h_reset);
       carry_refill_line(taps, line->c, Hp, line->c_reset);
     }
-    memcpy(y + t * Hp, h_out, Hp * sizeof(float));
+    carry_copy_row(y + t * Hp, h_out, Hp);
     slot = slot + 1 == taps->n_slots ? 0 : slot + 1;
   }
 }
