@@ -552,7 +552,8 @@ static int reset_slot(const carry_stream *s)
 /** Layer `l`'s history in a corrected stream, for the kernels. */
 static carry_delay_line delay_line(const carry_stream *s, int l)
 {
-  const size_t at = (size_t)reset_slot(s) * (size_t)s->model->packed[l].n_padded;
+  const size_t Hp = (size_t)s->model->packed[l].n_padded;
+  const size_t at = (size_t)reset_slot(s) * Hp;
   return (carry_delay_line){
     .h = s->h[l],
     .c = s->c[l],
