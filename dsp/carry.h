@@ -339,8 +339,9 @@ typedef enum {
     CARRY_ERR_LIMIT.  Reset, settle (which counts host-rate samples),
     process and its guarantees (block-size invariance, recovery from
     non-finite states, which refill the whole history) are those of a plain
-    stream.  Thread: worker.  Allocates (once, for the history of
-    floor(R) + 3 states per recurrent layer at most). */
+    stream.  Thread: worker.  Allocates (once, for a history of h and c
+    per recurrent layer: R + 1 states for a whole R, else at most
+    floor(R) + 3, or 5 below R = 2). */
 CARRY_API carry_stream *carry_stream_create_corrected(const carry_model *model,
                                                       uint32_t max_block,
                                                       double rate_ratio,
