@@ -326,6 +326,47 @@ CARRY_API carry_stream *carry_stream_create_with(const carry_model *model,
                                                  carry_kernels kernels,
                                                  carry_error *err);
 
+/** The highest rate ratio a corrected stream accepts. */
+#define CARRY_MAX_RATE_RATIO 16.0
+
+/** How a corrected stream reads its delayed state when the rate ratio is
+    not a whole number. */
+typedef enum {
+  CARRY_INTERP_CUBIC,   ///< Third-order Lagrange over four past states
+                        ///< (the paper's CIDL, its best): the default
+  CARRY_INTERP_LINEAR,  ///< Between floor(R) and ceil(R) samples ago (LIDL)
+} carry_interpolation;
+
+/** Creates a sample-rate-corrected stream: for a host running at
+    `rate_ratio` (R, host rate / model rate, 1 to CARRY_MAX_RATE_RATIO)
+    times the model's rate, each recurrent layer steps from its state R
+    samples ago rather than 1 (h_t, c_t = cell(x_t, h_{t-R}, c_{t-R})),
+    interpolating between past states for a fractional R, so that the
+    model's dynamics keep their time scale in seconds: "sample rate
+    independent recurrent neural networks" (Carson et al., DAFx 2024).  No
+    resampling and no added latency.  A ratio within 1e-9 of a whole number
+    is taken as that number; R = 1 gives the plain stream, bit for bit.
+    Below 1 it fails with CARRY_ERR_BAD_ARG, over the maximum with
+    CARRY_ERR_LIMIT.  Reset, settle (which counts host-rate samples),
+    process and its guarantees (block-size invariance, recovery from
+    non-finite states, which refill the whole history) are those of a plain
+    stream.  Thread: worker.  Allocates (once, for a history of h and c
+    per recurrent layer: R + 1 states for a whole R, else at most
+    floor(R) + 3, or 5 below R = 2). */
+CARRY_API carry_stream *carry_stream_create_corrected(const carry_model *model,
+                                                      uint32_t max_block,
+                                                      double rate_ratio,
+                                                      carry_error *err);
+
+/** The same, with a choice of kernels and interpolation (for tests and
+    benchmarks). */
+CARRY_API carry_stream *carry_stream_create_corrected_with(
+  const carry_model *model, uint32_t max_block, double rate_ratio,
+  carry_kernels kernels, carry_interpolation interpolation, carry_error *err);
+
+/** The stream's rate ratio R: 1 for a plain stream.  Thread: any. */
+CARRY_API double carry_stream_rate_ratio(const carry_stream *stream);
+
 /** Frees a stream.  NULL is a no-op.  Thread: worker.  Frees. */
 CARRY_API void carry_stream_free(carry_stream *stream);
 

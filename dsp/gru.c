@@ -63,8 +63,11 @@ gru_tile(const carry_packed_layer *layer, const float *weights,
   return check;
 }
 
-static bool gru_step(const carry_packed_layer *layer, const float *x,
-                     const float *h, float *h_out)
+/** One sample: from the input `x` (I) and the state h (Hp) to `h_out`
+    (Hp, not h).  Returns whether the new state is finite. */
+static inline __attribute__((always_inline)) bool
+gru_step(const carry_packed_layer *layer, const float *x, const float *h,
+         float *h_out)
 {
   const int n_groups = layer->n_padded / 8;
   v8f check = v_set1(0.0f);
@@ -96,4 +99,23 @@ void carry_gru_chunk(const carry_packed_layer *layer, const float *x,
     h_prev = h_out;
   }
   memcpy(h, h_prev, Hp * sizeof(float));
+}
+
+void carry_gru_delayed_chunk(const carry_packed_layer *layer, const float *x,
+                             int x_stride, int n_samples,
+                             const carry_delay_taps *taps,
+                             const carry_delay_line *line, float *y)
+{
+  const size_t Hp = (size_t)layer->n_padded;
+  int slot = line->position;
+  for (size_t t = 0; t < (size_t)n_samples; ++t) {
+    const float *h_prev = carry_delayed_state(taps, line->h, Hp, slot,
+                                              line->h_mix);
+    float *h_out = line->h + (size_t)slot * Hp;
+    if (!gru_step(layer, x + t * (size_t)x_stride, h_prev, h_out)) {
+      carry_refill_line(taps, line->h, Hp, line->h_reset);
+    }
+    carry_copy_row(y + t * Hp, h_out, Hp);
+    slot = slot + 1 == taps->n_slots ? 0 : slot + 1;
+  }
 }

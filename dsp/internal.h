@@ -67,6 +67,36 @@ struct carry_model {
   float *memory;        ///< One allocation: Keras arrays, then packed ones
 };
 
+/** Most taps a delayed state is interpolated from (cubic Lagrange). */
+#define CARRY_MAX_TAPS 4
+
+/**
+  Where a sample-rate-corrected stream reads each recurrent layer's previous
+  state: not 1 sample ago but R (the rate ratio) samples ago, interpolated
+  for a fractional R.  The same for every layer of a stream.
+*/
+typedef struct carry_delay_taps {
+  int n_slots;   ///< D: past states a layer keeps, longest delay + 1, so
+                 ///< that the slot written never is one read
+  int n_taps;    ///< 1 (whole R), 2 (linear) or 4 (cubic Lagrange)
+  int delay[CARRY_MAX_TAPS];             ///< Samples ago, 1 .. D - 1; the
+                                         ///< heaviest tap first
+  float weight[CARRY_MAX_TAPS];          ///< Sum to 1
+  double weight_exact[CARRY_MAX_TAPS];   ///< The same, for the reference
+} carry_delay_taps;
+
+/** One recurrent layer's past states in a corrected stream: rings of D
+    states, the sample at `position` being written next. */
+typedef struct carry_delay_line {
+  float *h;              ///< (D, Hp) past hidden states
+  float *c;              ///< (D, Hp) past cell states; LSTM only
+  float *h_mix;          ///< (Hp) scratch: the delayed h, interpolated
+  float *c_mix;          ///< (Hp) scratch: the delayed c, interpolated
+  const float *h_reset;  ///< (Hp) what a non-finite state gives way to
+  const float *c_reset;  ///< (Hp) likewise for c; LSTM only
+  int position;          ///< Slot of the chunk's first sample, 0 .. D - 1
+} carry_delay_line;
+
 /** The layer kernels of one instruction set.  A chunk is T <= CARRY_CHUNK
     samples; `x` holds the layer's input, T rows of `x_stride` floats, and
     `y` receives its output, T rows of Hp floats.  The state (`h`, `c`) is
@@ -80,6 +110,18 @@ typedef struct carry_kernel_table {
   /// GRU over a chunk; likewise with `h_reset`.
   void (*gru)(const carry_packed_layer *layer, const float *x, int x_stride,
               int n_samples, float *h, float *y, const float *h_reset);
+  /// LSTM over a chunk, each step from the state `taps` samples ago in
+  /// `line` (which it updates); a non-finite state refills the whole line
+  /// with the reset state.
+  void (*lstm_delayed)(const carry_packed_layer *layer, const float *x,
+                       int x_stride, int n_samples,
+                       const carry_delay_taps *taps,
+                       const carry_delay_line *line, float *y);
+  /// GRU likewise.
+  void (*gru_delayed)(const carry_packed_layer *layer, const float *x,
+                      int x_stride, int n_samples,
+                      const carry_delay_taps *taps,
+                      const carry_delay_line *line, float *y);
   /// Dense layer with its activation.
   void (*dense)(const carry_packed_layer *layer, const float *x, int x_stride,
                 int n_samples, float *y);
@@ -107,5 +149,24 @@ void carry_reference_reset(const carry_model *model, double *state);
 double carry_reference_step(const carry_model *model, const float *x,
                             double *state, const double *reset_state,
                             double *scratch);
+
+/** The same step for a sample-rate-corrected stream: every recurrent
+    layer starts from its state interpolated `taps` samples ago.
+    `history` holds, per recurrent layer, D slots of h then c (2H each, c
+    unused for a GRU); slot `write_slot` receives this sample's state.  A
+    layer whose new state is not finite has every slot refilled with slot
+    `reset_slot` of its part of `reset_history` (laid out as `history`).
+    `scratch` is carry_reference_scratch_size() doubles.  The history
+    starts with the model's initial state in every slot. */
+size_t carry_reference_history_size(const carry_model *model,
+                                    const carry_delay_taps *taps);
+void carry_reference_reset_history(const carry_model *model,
+                                   const carry_delay_taps *taps,
+                                   double *history);
+double carry_reference_step_delayed(const carry_model *model, const float *x,
+                                    const carry_delay_taps *taps,
+                                    int write_slot, double *history,
+                                    const double *reset_history,
+                                    int reset_slot, double *scratch);
 
 #endif /* CARRY_INTERNAL_H */

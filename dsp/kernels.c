@@ -7,6 +7,8 @@
 const carry_kernel_table CARRY_ISA_NAME(carry_kernels) = {
   carry_lstm_chunk,
   carry_gru_chunk,
+  carry_lstm_delayed_chunk,
+  carry_gru_delayed_chunk,
   carry_dense_chunk,
   carry_activation_chunk,
 };

@@ -10,6 +10,8 @@
 #include "internal.h"
 #include "vmath.h"
 
+#include <string.h>
+
 #ifndef CARRY_ISA
 #  error "CARRY_ISA must name the instruction set (portable, avx2)"
 #endif
@@ -20,6 +22,8 @@
 
 #define carry_lstm_chunk CARRY_ISA_NAME(carry_lstm_chunk)
 #define carry_gru_chunk CARRY_ISA_NAME(carry_gru_chunk)
+#define carry_lstm_delayed_chunk CARRY_ISA_NAME(carry_lstm_delayed_chunk)
+#define carry_gru_delayed_chunk CARRY_ISA_NAME(carry_gru_delayed_chunk)
 #define carry_dense_chunk CARRY_ISA_NAME(carry_dense_chunk)
 #define carry_activation_chunk CARRY_ISA_NAME(carry_activation_chunk)
 #define carry_activate_row CARRY_ISA_NAME(carry_activate_row)
@@ -31,6 +35,16 @@ void carry_lstm_chunk(const carry_packed_layer *layer, const float *x,
 void carry_gru_chunk(const carry_packed_layer *layer, const float *x,
                      int x_stride, int n_samples, float *h, float *y,
                      const float *h_reset);
+
+void carry_lstm_delayed_chunk(const carry_packed_layer *layer, const float *x,
+                              int x_stride, int n_samples,
+                              const carry_delay_taps *taps,
+                              const carry_delay_line *line, float *y);
+
+void carry_gru_delayed_chunk(const carry_packed_layer *layer, const float *x,
+                             int x_stride, int n_samples,
+                             const carry_delay_taps *taps,
+                             const carry_delay_line *line, float *y);
 
 void carry_dense_chunk(const carry_packed_layer *layer, const float *x,
                        int x_stride, int n_samples, float *y);
@@ -104,6 +118,58 @@ carry_accumulate(v8f *acc, const int n_vectors, const float *w, int stride,
     for (int v = 0; v < n_vectors; ++v) {
       acc[v] += xj * v_load(row + 8 * v);
     }
+  }
+}
+
+/** The state `taps` before the sample written to `slot` of a ring of D
+    states of n (a multiple of 8) floats: with one tap, that past state
+    itself (no arithmetic, so a whole ratio runs each interleaved
+    recurrence exactly as at the model's rate); else the taps' weighted
+    sum, in `mix`, worked out as the first (heaviest) tap plus the others'
+    weighted differences from it.  The weights sum to 1, so that is the
+    same sum, but a constant history gives itself back exactly: a silent
+    input then settles to the plain model's fixed point instead of
+    wandering around it by an ulp or two for ever. */
+static inline const float *carry_delayed_state(const carry_delay_taps *taps,
+                                               const float *ring, size_t n,
+                                               int slot, float *mix)
+{
+  const float *past[CARRY_MAX_TAPS];
+  for (int k = 0; k < taps->n_taps; ++k) {
+    const int at = slot - taps->delay[k];
+    past[k] = ring + (size_t)(at < 0 ? at + taps->n_slots : at) * n;
+  }
+  if (taps->n_taps == 1) {
+    return past[0];
+  }
+  for (size_t j = 0; j < n; j += 8) {
+    const v8f base = v_load(past[0] + j);
+    v8f sum = base;
+    for (int k = 1; k < taps->n_taps; ++k) {
+      sum += v_set1(taps->weight[k]) * (v_load(past[k] + j) - base);
+    }
+    v_store(mix + j, sum);
+  }
+  return mix;
+}
+
+/** dst (n, a multiple of 8) = src, in registers: a whole row a sample is
+    too short for a call to memcpy to pay. */
+static inline void carry_copy_row(float *dst, const float *src, size_t n)
+{
+  for (size_t j = 0; j < n; j += 8) {
+    v_store(dst + j, v_load(src + j));
+  }
+}
+
+/** Every slot of a ring of D states of n floats becomes `reset`: after a
+    non-finite state, no past state may bring the trouble back. */
+static inline void carry_refill_line(const carry_delay_taps *taps,
+                                     float *ring, size_t n,
+                                     const float *reset)
+{
+  for (int slot = 0; slot < taps->n_slots; ++slot) {
+    memcpy(ring + (size_t)slot * n, reset, n * sizeof(float));
   }
 }
 

@@ -16,12 +16,13 @@
 #include <string.h>
 
 /** One tile: `n_groups` (1 or 2) groups of 8 units.  `weights` and `bias`
-    point at the tile's first column, `c` and `h_out` at its first unit.
-    Returns a vector that is NaN wherever the new state is not finite. */
+    point at the tile's first column, `c_in`, `c_out` (which may be
+    `c_in`) and `h_out` at its first unit.  Returns a vector that is NaN
+    wherever the new state is not finite. */
 static inline __attribute__((always_inline)) v8f
 lstm_tile(const carry_packed_layer *layer, const float *weights,
-          const float *bias, const float *x, const float *h, float *c,
-          float *h_out, const int n_groups)
+          const float *bias, const float *x, const float *h,
+          const float *c_in, float *c_out, float *h_out, const int n_groups)
 {
   const int I = layer->n_in, H = layer->n_units, Gp = layer->n_rows;
   v8f acc[8];
@@ -37,30 +38,32 @@ lstm_tile(const carry_packed_layer *layer, const float *weights,
     const v8f f = v_sigmoid(acc[4 * g + 1]);
     const v8f cell = v_tanh(acc[4 * g + 2]);
     const v8f o = v_sigmoid(acc[4 * g + 3]);
-    const v8f c_new = f * v_load(c + 8 * g) + i * cell;
+    const v8f c_new = f * v_load(c_in + 8 * g) + i * cell;
     const v8f h_new = o * v_tanh(c_new);
-    v_store(c + 8 * g, c_new);
+    v_store(c_out + 8 * g, c_new);
     v_store(h_out + 8 * g, h_new);
     check += c_new * 0.0f + h_new * 0.0f; // NaN if either is not finite
   }
   return check;
 }
 
-/** One sample: from the input `x` (I), the state h (Hp) and c (Hp, updated
-    in place) to `h_out` (Hp).  Returns whether the new state is finite. */
-static bool lstm_step(const carry_packed_layer *layer, const float *x,
-                      const float *h, float *c, float *h_out)
+/** One sample: from the input `x` (I) and the state h (Hp), c_in (Hp) to
+    `h_out` (Hp), `c_out` (Hp; may be c_in, not h).  Returns whether the
+    new state is finite. */
+static inline __attribute__((always_inline)) bool
+lstm_step(const carry_packed_layer *layer, const float *x, const float *h,
+          const float *c_in, float *c_out, float *h_out)
 {
   const int n_groups = layer->n_padded / 8;
   v8f check = v_set1(0.0f);
   int g = 0;
   for (; g + 2 <= n_groups; g += 2) {
     check += lstm_tile(layer, layer->kernel + 32 * g, layer->bias + 32 * g, x,
-                       h, c + 8 * g, h_out + 8 * g, 2);
+                       h, c_in + 8 * g, c_out + 8 * g, h_out + 8 * g, 2);
   }
   if (g < n_groups) {
     check += lstm_tile(layer, layer->kernel + 32 * g, layer->bias + 32 * g, x,
-                       h, c + 8 * g, h_out + 8 * g, 1);
+                       h, c_in + 8 * g, c_out + 8 * g, h_out + 8 * g, 1);
   }
   return !v_any_nan(check);
 }
@@ -73,11 +76,35 @@ void carry_lstm_chunk(const carry_packed_layer *layer, const float *x,
   const float *h_prev = h;
   for (size_t t = 0; t < (size_t)n_samples; ++t) {
     float *h_out = y + t * Hp;
-    if (!lstm_step(layer, x + t * (size_t)x_stride, h_prev, c, h_out)) {
+    if (!lstm_step(layer, x + t * (size_t)x_stride, h_prev, c, c, h_out)) {
       memcpy(h_out, h_reset, Hp * sizeof(float));
       memcpy(c, c_reset, Hp * sizeof(float));
     }
     h_prev = h_out;
   }
   memcpy(h, h_prev, Hp * sizeof(float));
+}
+
+void carry_lstm_delayed_chunk(const carry_packed_layer *layer, const float *x,
+                              int x_stride, int n_samples,
+                              const carry_delay_taps *taps,
+                              const carry_delay_line *line, float *y)
+{
+  const size_t Hp = (size_t)layer->n_padded;
+  int slot = line->position;
+  for (size_t t = 0; t < (size_t)n_samples; ++t) {
+    const float *h_prev = carry_delayed_state(taps, line->h, Hp, slot,
+                                              line->h_mix);
+    const float *c_prev = carry_delayed_state(taps, line->c, Hp, slot,
+                                              line->c_mix);
+    float *h_out = line->h + (size_t)slot * Hp;
+    float *c_out = line->c + (size_t)slot * Hp;
+    if (!lstm_step(layer, x + t * (size_t)x_stride, h_prev, c_prev, c_out,
+                   h_out)) {
+      carry_refill_line(taps, line->h, Hp, line->h_reset);
+      carry_refill_line(taps, line->c, Hp, line->c_reset);
+    }
+    carry_copy_row(y + t * Hp, h_out, Hp);
+    slot = slot + 1 == taps->n_slots ? 0 : slot + 1;
+  }
 }

@@ -97,9 +97,9 @@ static void reset_layer(const carry_layer_weights *w, double *h,
   memcpy(h, reset, n * sizeof(double));
 }
 
-static void lstm_step(const carry_layer_weights *w, const double *x,
-                      double *h, double *c, const double *reset,
-                      double *gates)
+/** Returns whether the new state is finite. */
+static bool lstm_step(const carry_layer_weights *w, const double *x,
+                      double *h, double *c, double *gates)
 {
   const int H = w->n_units;
   affine(w, x, gates);
@@ -110,13 +110,11 @@ static void lstm_step(const carry_layer_weights *w, const double *x,
     c[j] = f * c[j] + i * g;
     h[j] = o * tanh(c[j]);
   }
-  if (!all_finite(h, H) || !all_finite(c, H)) {
-    reset_layer(w, h, reset);
-  }
+  return all_finite(h, H) && all_finite(c, H);
 }
 
-static void gru_step(const carry_layer_weights *w, const double *x, double *h,
-                     const double *reset, double *gates)
+static bool gru_step(const carry_layer_weights *w, const double *x, double *h,
+                     double *gates)
 {
   const int H = w->n_units;
   double *rec = gates + 3 * H; // (3H) recurrent part, with its own bias
@@ -131,9 +129,7 @@ static void gru_step(const carry_layer_weights *w, const double *x, double *h,
     const double n = tanh(gates[2 * H + j] + r * rec[2 * H + j]);
     h[j] = (1.0 - z) * n + z * h[j];
   }
-  if (!all_finite(h, H)) {
-    reset_layer(w, h, reset);
-  }
+  return all_finite(h, H);
 }
 
 static void dense_step(const carry_layer_weights *w, const double *x,
@@ -157,6 +153,21 @@ static void activation_step(const carry_layer_weights *w, const double *x,
   if (w->activation == CARRY_ACT_SOFTMAX) {
     softmax(y, w->n_units);
   }
+}
+
+/** One layer's step; a recurrent layer updates `h` (then c, in the H
+    doubles after it) in place, any other writes `out`.  Returns whether
+    a recurrent layer's new state is finite. */
+static bool layer_step(const carry_layer_weights *w, const double *in,
+                       double *h, double *out, double *gates)
+{
+  switch (w->type) {
+  case CARRY_LAYER_LSTM: return lstm_step(w, in, h, h + w->n_units, gates);
+  case CARRY_LAYER_GRU: return gru_step(w, in, h, gates);
+  case CARRY_LAYER_DENSE: dense_step(w, in, out); break;
+  case CARRY_LAYER_ACTIVATION: activation_step(w, in, out); break;
+  }
+  return true;
 }
 
 size_t carry_reference_state_size(const carry_model *model)
@@ -196,17 +207,96 @@ double carry_reference_step(const carry_model *model, const float *x,
   }
   for (int l = 0; l < model->spec.n_layers; ++l) {
     const carry_layer_weights *w = &model->layers[l];
-    double *h = state, *c = state + w->n_units;
-    switch (w->type) {
-    case CARRY_LAYER_LSTM: lstm_step(w, in, h, c, reset_state, gates); break;
-    case CARRY_LAYER_GRU: gru_step(w, in, h, reset_state, gates); break;
-    case CARRY_LAYER_DENSE: dense_step(w, in, out); break;
-    case CARRY_LAYER_ACTIVATION: activation_step(w, in, out); break;
+    double *h = state;
+    if (!layer_step(w, in, h, out, gates)) {
+      reset_layer(w, h, reset_state);
     }
     if (w->h0) {
       memcpy(out, h, (size_t)w->n_units * sizeof(double));
       state += 2 * w->n_units;
       reset_state += 2 * w->n_units;
+    }
+    double *swap = in;
+    in = out;
+    out = swap;
+  }
+  return in[0];
+}
+
+/* ------------------------------------------------------------------------ */
+/* Sample-rate-corrected steps: the delayed state, interpolated */
+
+size_t carry_reference_history_size(const carry_model *model,
+                                    const carry_delay_taps *taps)
+{
+  return (size_t)taps->n_slots * carry_reference_state_size(model);
+}
+
+void carry_reference_reset_history(const carry_model *model,
+                                   const carry_delay_taps *taps,
+                                   double *history)
+{
+  for (int l = 0; l < model->spec.n_layers; ++l) {
+    const carry_layer_weights *w = &model->layers[l];
+    for (int slot = 0; w->h0 && slot < taps->n_slots; ++slot) {
+      init_layer(w, history, history + w->n_units);
+      history += 2 * w->n_units;
+    }
+  }
+}
+
+/** state (n) = sum over the taps of weight * the slot `delay` samples
+    before `write_slot` in `ring` (D slots of n). */
+static void mix_delayed(const carry_delay_taps *taps, const double *ring,
+                        size_t n, int write_slot, double *state)
+{
+  for (size_t j = 0; j < n; ++j) {
+    state[j] = 0.0;
+  }
+  for (int k = 0; k < taps->n_taps; ++k) {
+    const int slot = (write_slot - taps->delay[k] + taps->n_slots) %
+                     taps->n_slots;
+    const double *past = ring + (size_t)slot * n;
+    for (size_t j = 0; j < n; ++j) {
+      state[j] += taps->weight_exact[k] * past[j];
+    }
+  }
+}
+
+/** Every slot of a ring of D states of n doubles becomes `reset`. */
+static void refill(const carry_delay_taps *taps, double *ring, size_t n,
+                   const double *reset)
+{
+  for (int slot = 0; slot < taps->n_slots; ++slot) {
+    memcpy(ring + (size_t)slot * n, reset, n * sizeof(double));
+  }
+}
+
+double carry_reference_step_delayed(const carry_model *model, const float *x,
+                                    const carry_delay_taps *taps,
+                                    int write_slot, double *history,
+                                    const double *reset_history,
+                                    int reset_slot, double *scratch)
+{
+  double *in = scratch, *out = scratch + model->widest;
+  double *gates = scratch + 2 * model->widest;
+  for (int i = 0; i < model->spec.n_inputs; ++i) {
+    in[i] = x[i];
+  }
+  for (int l = 0; l < model->spec.n_layers; ++l) {
+    const carry_layer_weights *w = &model->layers[l];
+    const size_t n = 2 * (size_t)w->n_units; // h then c, as the state
+    double *h = w->h0 ? history + (size_t)write_slot * n : NULL;
+    if (h) {
+      mix_delayed(taps, history, n, write_slot, h);
+    }
+    if (!layer_step(w, in, h, out, gates)) {
+      refill(taps, history, n, reset_history + (size_t)reset_slot * n);
+    }
+    if (w->h0) {
+      memcpy(out, h, (size_t)w->n_units * sizeof(double));
+      history += (size_t)taps->n_slots * n;
+      reset_history += (size_t)taps->n_slots * n;
     }
     double *swap = in;
     in = out;

@@ -6,6 +6,11 @@
   the whole chunk.  Every per-sample computation is the same whatever the
   chunk it falls in, which is what makes the output independent of the
   caller's block sizes.
+
+  A sample-rate-corrected stream (host rate R times the model's) keeps,
+  per recurrent layer, a ring of the last D states instead of one, and
+  steps each sample from the state R samples ago (interpolated for a
+  fractional R) instead of the previous one; see set_taps().
 */
 
 #include "internal.h"
@@ -23,11 +28,18 @@ struct carry_stream {
   carry_kernels kernels;
   const carry_kernel_table *table;  ///< NULL for the reference kernels
   int chunk;                        ///< Samples per chunk
+  double rate_ratio;                ///< R: host rate / model rate
+  carry_delay_taps taps;            ///< Corrected streams (n_slots > 0)
+  int position;                     ///< Corrected: ring slot written next
+  int reset_position;               ///< What reset() returns `position` to
   float *state;                     ///< Every h and c, one block
   float *reset_state;               ///< What reset() copies into `state`
   size_t state_bytes;
-  float *h[CARRY_MAX_LAYERS];       ///< (Hp) per recurrent layer, in state
-  float *c[CARRY_MAX_LAYERS];       ///< (Hp) per LSTM layer, in state
+  float *h[CARRY_MAX_LAYERS];       ///< (D, Hp) per recurrent layer, in
+                                    ///< state; D = 1 unless corrected
+  float *c[CARRY_MAX_LAYERS];       ///< (D, Hp) per LSTM layer, in state
+  float *mix;                       ///< (2, widest) corrected: the delayed
+                                    ///< h and c, interpolated
   float *x0;                        ///< (chunk, N) the model's inputs
   float *y[2];                      ///< (chunk, widest) layer outputs
   double *reference_state;          ///< Reference kernels only
@@ -102,31 +114,52 @@ static void *arena_take(arena *a, size_t bytes)
   return p;
 }
 
-/** Floats for every layer's h and c. */
-static size_t state_floats(const carry_model *m)
+static bool is_corrected(const carry_stream *s)
 {
+  return s->taps.n_slots > 0;
+}
+
+/** D: the states kept per recurrent layer. */
+static size_t n_slots(const carry_stream *s)
+{
+  return is_corrected(s) ? (size_t)s->taps.n_slots : 1;
+}
+
+/** Floats for every layer's h and c (D of each). */
+static size_t state_floats(const carry_stream *s)
+{
+  const carry_model *m = s->model;
   size_t n = 0;
   for (int l = 0; l < m->spec.n_layers; ++l) {
     const carry_packed_layer *p = &m->packed[l];
     n += (p->h0 ? (size_t)p->n_padded : 0) + (p->c0 ? (size_t)p->n_padded : 0);
   }
-  return n;
+  return n * n_slots(s);
 }
 
 static void lay_out_state(carry_stream *s, arena *a)
 {
   const carry_model *m = s->model;
-  s->state_bytes = state_floats(m) * sizeof(float);
+  const size_t D = n_slots(s);
+  s->state_bytes = state_floats(s) * sizeof(float);
   s->state = arena_take(a, s->state_bytes);
   s->reset_state = arena_take(a, s->state_bytes);
   float *next = s->state;
   for (int l = 0; l < m->spec.n_layers && next; ++l) {
     const carry_packed_layer *p = &m->packed[l];
     s->h[l] = p->h0 ? next : NULL;
-    next += p->h0 ? p->n_padded : 0;
+    next += p->h0 ? D * (size_t)p->n_padded : 0;
     s->c[l] = p->c0 ? next : NULL;
-    next += p->c0 ? p->n_padded : 0;
+    next += p->c0 ? D * (size_t)p->n_padded : 0;
   }
+}
+
+/** Doubles of the reference kernels' state (a corrected stream's: D
+    states per recurrent layer). */
+static size_t reference_size(const carry_stream *s)
+{
+  return is_corrected(s) ? carry_reference_history_size(s->model, &s->taps)
+                         : carry_reference_state_size(s->model);
 }
 
 static void lay_out(carry_stream *s, arena *a)
@@ -138,8 +171,11 @@ static void lay_out(carry_stream *s, arena *a)
   for (int k = 0; k < 2; ++k) {
     s->y[k] = arena_take(a, chunk * (size_t)m->widest * sizeof(float));
   }
+  if (is_corrected(s)) {
+    s->mix = arena_take(a, 2 * (size_t)m->widest * sizeof(float));
+  }
   if (s->kernels == CARRY_KERNELS_REFERENCE) {
-    const size_t n_state = carry_reference_state_size(m) * sizeof(double);
+    const size_t n_state = reference_size(s) * sizeof(double);
     s->reference_state = arena_take(a, n_state);
     s->reference_reset = arena_take(a, n_state);
     s->reference_scratch =
@@ -147,22 +183,28 @@ static void lay_out(carry_stream *s, arena *a)
   }
 }
 
-/** The model's initial state becomes what reset() returns to. */
+/** The model's initial state, in every slot of the history, becomes what
+    reset() returns to. */
 static void init_reset_state(carry_stream *s)
 {
   const carry_model *m = s->model;
   for (int l = 0; l < m->spec.n_layers; ++l) {
     const carry_packed_layer *p = &m->packed[l];
-    const size_t bytes = (size_t)p->n_padded * sizeof(float);
-    if (s->h[l]) {
-      memcpy(s->h[l], p->h0, bytes);
-    }
-    if (s->c[l]) {
-      memcpy(s->c[l], p->c0, bytes);
+    const size_t Hp = (size_t)p->n_padded;
+    for (size_t k = 0; k < n_slots(s); ++k) {
+      if (s->h[l]) {
+        memcpy(s->h[l] + k * Hp, p->h0, Hp * sizeof(float));
+      }
+      if (s->c[l]) {
+        memcpy(s->c[l] + k * Hp, p->c0, Hp * sizeof(float));
+      }
     }
   }
   memcpy(s->reset_state, s->state, s->state_bytes);
-  if (s->reference_state) {
+  s->reset_position = 0;
+  if (s->reference_state && is_corrected(s)) {
+    carry_reference_reset_history(m, &s->taps, s->reference_reset);
+  } else if (s->reference_state) {
     carry_reference_reset(m, s->reference_reset);
   }
 }
@@ -186,9 +228,10 @@ static carry_status check_create(const carry_model *model, uint32_t max_block,
   return CARRY_SUCCESS;
 }
 
-carry_stream *carry_stream_create_with(const carry_model *model,
-                                       uint32_t max_block,
-                                       carry_kernels kernels, carry_error *err)
+/** A stream; `taps` NULL for a plain one. */
+static carry_stream *create(const carry_model *model, uint32_t max_block,
+                            carry_kernels kernels, double rate_ratio,
+                            const carry_delay_taps *taps, carry_error *err)
 {
   if (check_create(model, max_block, kernels, err)) {
     return NULL;
@@ -199,6 +242,10 @@ carry_stream *carry_stream_create_with(const carry_model *model,
     return NULL;
   }
   s->model = model;
+  s->rate_ratio = rate_ratio;
+  if (taps) {
+    s->taps = *taps;
+  }
   s->kernels = resolve_kernels(kernels);
   s->table = kernel_table(s->kernels);
   s->chunk = max_block < CARRY_CHUNK ? (int)max_block : CARRY_CHUNK;
@@ -219,10 +266,157 @@ carry_stream *carry_stream_create_with(const carry_model *model,
   return s;
 }
 
+carry_stream *carry_stream_create_with(const carry_model *model,
+                                       uint32_t max_block,
+                                       carry_kernels kernels, carry_error *err)
+{
+  return create(model, max_block, kernels, 1.0, NULL, err);
+}
+
 carry_stream *carry_stream_create(const carry_model *model, uint32_t max_block,
                                   carry_error *err)
 {
   return carry_stream_create_with(model, max_block, CARRY_KERNELS_AUTO, err);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Sample-rate-corrected streams */
+
+/** A ratio this close to a whole number is that number: 96000 / 48000 is
+    exact, but a rate worked out in floating point may not be. */
+static double snap_ratio(double ratio)
+{
+  const double whole = round(ratio);
+  return fabs(ratio - whole) < 1e-9 ? whole : ratio;
+}
+
+/** Third-order Lagrange weights for a fractional delay of `d` samples
+    after the first of four taps one sample apart. */
+static void lagrange_weights(double d, double *weights)
+{
+  for (int n = 0; n < 4; ++n) {
+    weights[n] = 1.0;
+    for (int k = 0; k < 4; ++k) {
+      weights[n] *= k == n ? 1.0 : (d - k) / (n - k);
+    }
+  }
+}
+
+/** The kernels interpolate around the first tap (see
+    carry_delayed_state): the heaviest one rounds least. */
+static void put_heaviest_first(carry_delay_taps *taps)
+{
+  int heaviest = 0;
+  for (int k = 1; k < taps->n_taps; ++k) {
+    if (fabs(taps->weight_exact[k]) > fabs(taps->weight_exact[heaviest])) {
+      heaviest = k;
+    }
+  }
+  const carry_delay_taps t = *taps;
+  taps->delay[0] = t.delay[heaviest];
+  taps->delay[heaviest] = t.delay[0];
+  taps->weight[0] = t.weight[heaviest];
+  taps->weight[heaviest] = t.weight[0];
+  taps->weight_exact[0] = t.weight_exact[heaviest];
+  taps->weight_exact[heaviest] = t.weight_exact[0];
+}
+
+/**
+  Where to read the delayed state for ratio R, following Carson, Wright,
+  Chowdhury, Välimäki and Bilbao, "Sample rate independent recurrent
+  neural networks for audio effects processing" (DAFx 2024).  A whole R
+  reads the state exactly R samples ago.  For a fractional R the paper
+  recommends cubic Lagrange interpolation of the delay line (its "CIDL"),
+  which it found a significant improvement over linear interpolation
+  (LIDL) and the other methods it tried for LSTMs at non-integer ratios
+  (44.1 -> 48 kHz among them), so that is the default, as in the paper's
+  own code: four taps around R, from floor(R) - 1 to floor(R) + 2 samples
+  ago, or, for 1 < R < 2, the four latest states (the state 0 samples ago
+  is the one being computed, so the interpolator cannot be centred).
+  Uncentred, for 1.5 < R < 2 it amplifies a state alternating from sample
+  to sample by up to 1.18 (linear by less than 1), so a model whose
+  recurrence is close to unstable can keep a tiny oscillation, and on
+  Carry's diode clipper linear measures as well or a little better
+  (tests/test_corrected.c): CARRY_INTERP_LINEAR is there for such models.
+*/
+static void set_taps(double ratio, carry_interpolation interpolation,
+                     carry_delay_taps *taps)
+{
+  const double whole = floor(ratio);
+  double weights[CARRY_MAX_TAPS] = {1.0};
+  *taps = (carry_delay_taps){.n_taps = 1, .delay = {(int)whole}};
+  if (ratio != whole && interpolation == CARRY_INTERP_LINEAR) {
+    taps->n_taps = 2;
+    taps->delay[1] = (int)whole + 1;
+    weights[0] = whole + 1.0 - ratio;
+    weights[1] = ratio - whole;
+  } else if (ratio != whole) {
+    const int first = ratio < 2.0 ? 1 : (int)whole - 1;
+    taps->n_taps = 4;
+    lagrange_weights(ratio - first, weights);
+    for (int k = 0; k < 4; ++k) {
+      taps->delay[k] = first + k;
+    }
+  }
+  taps->n_slots = taps->delay[taps->n_taps - 1] + 1;
+  for (int k = 0; k < taps->n_taps; ++k) {
+    taps->weight_exact[k] = weights[k];
+    taps->weight[k] = (float)weights[k];
+  }
+  put_heaviest_first(taps);
+}
+
+static carry_status check_ratio(double ratio, carry_interpolation interpolation,
+                                carry_error *err)
+{
+  if (!(ratio >= 1.0)) {
+    return carry_fail(err, CARRY_ERR_BAD_ARG,
+                      "the rate ratio (host rate / model rate) must be at "
+                      "least 1, not %g: a corrected stream can only run a "
+                      "model at a higher rate than it was made for", ratio);
+  }
+  if (ratio > CARRY_MAX_RATE_RATIO) {
+    return carry_fail(err, CARRY_ERR_LIMIT,
+                      "the rate ratio (host rate / model rate) %g is over "
+                      "the limit of %g", ratio, CARRY_MAX_RATE_RATIO);
+  }
+  if (interpolation != CARRY_INTERP_CUBIC &&
+      interpolation != CARRY_INTERP_LINEAR) {
+    return carry_fail(err, CARRY_ERR_BAD_ARG, "unknown interpolation %d",
+                      (int)interpolation);
+  }
+  return CARRY_SUCCESS;
+}
+
+carry_stream *carry_stream_create_corrected_with(
+  const carry_model *model, uint32_t max_block, double rate_ratio,
+  carry_kernels kernels, carry_interpolation interpolation, carry_error *err)
+{
+  if (check_ratio(rate_ratio, interpolation, err)) {
+    return NULL;
+  }
+  const double ratio = snap_ratio(rate_ratio);
+  if (ratio == 1.0) { // the plain stream is this case, exactly
+    return create(model, max_block, kernels, 1.0, NULL, err);
+  }
+  carry_delay_taps taps;
+  set_taps(ratio, interpolation, &taps);
+  return create(model, max_block, kernels, ratio, &taps, err);
+}
+
+carry_stream *carry_stream_create_corrected(const carry_model *model,
+                                            uint32_t max_block,
+                                            double rate_ratio,
+                                            carry_error *err)
+{
+  return carry_stream_create_corrected_with(model, max_block, rate_ratio,
+                                            CARRY_KERNELS_AUTO,
+                                            CARRY_INTERP_CUBIC, err);
+}
+
+double carry_stream_rate_ratio(const carry_stream *stream)
+{
+  return stream->rate_ratio;
 }
 
 void carry_stream_free(carry_stream *stream)
@@ -246,9 +440,10 @@ const carry_model *carry_stream_model(const carry_stream *stream)
 void carry_stream_reset(carry_stream *stream)
 {
   memcpy(stream->state, stream->reset_state, stream->state_bytes);
+  stream->position = stream->reset_position;
   if (stream->reference_state) {
     memcpy(stream->reference_state, stream->reference_reset,
-           carry_reference_state_size(stream->model) * sizeof(double));
+           reference_size(stream) * sizeof(double));
   }
 }
 
@@ -282,9 +477,10 @@ uint32_t carry_stream_settle(carry_stream *stream, const float *knobs,
     previous = out[n - 1];
   }
   memcpy(stream->reset_state, stream->state, stream->state_bytes);
+  stream->reset_position = stream->position;
   if (stream->reference_state) {
     memcpy(stream->reference_reset, stream->reference_state,
-           carry_reference_state_size(stream->model) * sizeof(double));
+           reference_size(stream) * sizeof(double));
   }
   return done;
 }
@@ -346,6 +542,47 @@ static const float *reset_of(const carry_stream *s, const float *array)
   return s->reset_state + (array - s->state);
 }
 
+/** The slot of the latest state in the history reset() returns to: what
+    a non-finite state gives way to in a corrected stream. */
+static int reset_slot(const carry_stream *s)
+{
+  return (s->reset_position + s->taps.n_slots - 1) % s->taps.n_slots;
+}
+
+/** Layer `l`'s history in a corrected stream, for the kernels. */
+static carry_delay_line delay_line(const carry_stream *s, int l)
+{
+  const size_t Hp = (size_t)s->model->packed[l].n_padded;
+  const size_t at = (size_t)reset_slot(s) * Hp;
+  return (carry_delay_line){
+    .h = s->h[l],
+    .c = s->c[l],
+    .h_mix = s->mix,
+    .c_mix = s->mix + s->model->widest,
+    .h_reset = reset_of(s, s->h[l]) + at,
+    .c_reset = s->c[l] ? reset_of(s, s->c[l]) + at : NULL,
+    .position = s->position,
+  };
+}
+
+/** A recurrent layer over the chunk: x (T, stride) to y (T, Hp). */
+static void run_recurrent(const carry_stream *s, int l, const float *x,
+                          int stride, int n_samples, float *y)
+{
+  const carry_packed_layer *p = &s->model->packed[l];
+  const bool is_lstm = p->type == CARRY_LAYER_LSTM;
+  if (is_corrected(s)) {
+    const carry_delay_line line = delay_line(s, l);
+    (is_lstm ? s->table->lstm_delayed : s->table->gru_delayed)(
+      p, x, stride, n_samples, &s->taps, &line, y);
+  } else if (is_lstm) {
+    s->table->lstm(p, x, stride, n_samples, s->h[l], s->c[l], y,
+                   reset_of(s, s->h[l]), reset_of(s, s->c[l]));
+  } else {
+    s->table->gru(p, x, stride, n_samples, s->h[l], y, reset_of(s, s->h[l]));
+  }
+}
+
 static void run_layers(carry_stream *s, int n_samples, float *out)
 {
   const carry_model *m = s->model;
@@ -357,13 +594,7 @@ static void run_layers(carry_stream *s, int n_samples, float *out)
     float *y = s->y[l & 1];
     switch (p->type) {
     case CARRY_LAYER_LSTM:
-      s->table->lstm(p, x, stride, n_samples, s->h[l], s->c[l], y,
-                     reset_of(s, s->h[l]), reset_of(s, s->c[l]));
-      break;
-    case CARRY_LAYER_GRU:
-      s->table->gru(p, x, stride, n_samples, s->h[l], y,
-                    reset_of(s, s->h[l]));
-      break;
+    case CARRY_LAYER_GRU: run_recurrent(s, l, x, stride, n_samples, y); break;
     case CARRY_LAYER_DENSE: s->table->dense(p, x, stride, n_samples, y); break;
     case CARRY_LAYER_ACTIVATION:
       s->table->activation(p, x, stride, n_samples, y);
@@ -378,14 +609,25 @@ static void run_layers(carry_stream *s, int n_samples, float *out)
   }
 }
 
+/** The reference kernels' network output for sample t of the chunk. */
+static double reference_net(carry_stream *s, const float *x, int t)
+{
+  if (!is_corrected(s)) {
+    return carry_reference_step(s->model, x, s->reference_state,
+                                s->reference_reset, s->reference_scratch);
+  }
+  const int slot = (s->position + t) % s->taps.n_slots;
+  return carry_reference_step_delayed(s->model, x, &s->taps, slot,
+                                      s->reference_state, s->reference_reset,
+                                      reset_slot(s), s->reference_scratch);
+}
+
 static void run_reference(carry_stream *s, int n_samples, float *out)
 {
   const int N = s->model->spec.n_inputs;
   for (int t = 0; t < n_samples; ++t) {
     const float *x = s->x0 + (size_t)t * (size_t)N;
-    const double net =
-      carry_reference_step(s->model, x, s->reference_state,
-                           s->reference_reset, s->reference_scratch);
+    const double net = reference_net(s, x, t);
     out[t] = finish_sample(s, (float)net, x[0]);
   }
 }
@@ -414,6 +656,9 @@ void carry_stream_process(carry_stream *stream, const float *in,
       run_layers(stream, t, out);
     } else {
       run_reference(stream, t, out);
+    }
+    if (is_corrected(stream)) {
+      stream->position = (stream->position + t) % stream->taps.n_slots;
     }
     in += t;
     out += t;

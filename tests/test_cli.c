@@ -366,6 +366,10 @@ static const bad_case bad_cases[] = {
   {"signal --seed pi @out.wav", 2, "--seed must"},
   {"signal --frobnicate @out.wav", 2, "carry signal: unrecognized option"},
   {"signal @no_dir/out.wav", 4, "no_dir/out.wav"},
+  {"bench --rate-ratio 0.5", 2, "--rate-ratio must be 1 to 16, not '0.5'"},
+  {"bench --rate-ratio 17", 2, "--rate-ratio must be 1 to 16"},
+  {"bench -R 2 -R 3 -R 4", 2, "at most 32 models times (1 + rate ratios)"},
+  {"bench -R 1 -R 2 -R 3 -R 4 -R 5", 2, "at most 4 rate ratios"},
 };
 
 /** One line, optionally followed by the "Try 'carry ... --help'" hint. */
@@ -409,6 +413,18 @@ static void test_help(void)
   const run_result r = run("--version");
   CHECK(r.status == 0 && !strncmp(r.stdout_text, "carry ", 6),
         "--version: %d '%s'", r.status, r.stdout_text);
+}
+
+/** carry bench --rate-ratio times the corrected stream beside the plain
+    one. */
+static void test_bench_rate_ratio(void)
+{
+  const run_result r =
+    run("bench --seconds 0.02 --rounds 1 --rate-ratio 2 --model %%M");
+  CHECK(r.status == 0 && strstr(r.stdout_text, "R=2") &&
+          strstr(r.stdout_text, "ns/sample"),
+        "bench --rate-ratio: %d '%s' '%s'", r.status, r.stdout_text,
+        r.stderr_text);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -760,6 +776,7 @@ int main(void)
     return 1;
   }
   test_help();
+  test_bench_rate_ratio();
   test_bad_arguments();
   test_signal_determinism();
   test_signal_format();

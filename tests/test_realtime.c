@@ -26,7 +26,8 @@
 #include <unistd.h>
 
 /* ------------------------------------------------------------------------ */
-/* The work: several models, kernels and block sizes, two channels */
+/* The work: several models, kernels and block sizes, two channels; plain
+   and sample-rate-corrected streams */
 
 enum { N_SAMPLES = 12000, MAX_BLOCK = 512 };
 
@@ -72,6 +73,39 @@ static int make_pairs(channel_pair *pairs)
       pairs[n].right = carry_stream_create_with(models[m], MAX_BLOCK,
                                                 kernels[k], NULL);
     }
+  }
+  return n;
+}
+
+/** Sample-rate-corrected streams, at whole and fractional ratios, with
+    each interpolation and with the reference kernels. */
+static int make_corrected_pairs(channel_pair *pairs)
+{
+  test_rng rng = test_rng_new(4);
+  const struct {
+    carry_layer_type type;
+    int n_stacked;
+    double ratio;
+    carry_kernels kernels;
+    carry_interpolation interpolation;
+  } set[] = {
+    {CARRY_LAYER_LSTM, 1, 2.0, CARRY_KERNELS_AUTO, CARRY_INTERP_CUBIC},
+    {CARRY_LAYER_GRU, 2, 1.8375, CARRY_KERNELS_AUTO, CARRY_INTERP_CUBIC},
+    {CARRY_LAYER_LSTM, 2, 1.8375, CARRY_KERNELS_PORTABLE,
+     CARRY_INTERP_LINEAR},
+    {CARRY_LAYER_LSTM, 1, 4.37, CARRY_KERNELS_REFERENCE, CARRY_INTERP_CUBIC},
+  };
+  const int n = (int)(sizeof(set) / sizeof(set[0]));
+  for (int k = 0; k < n; ++k) {
+    carry_model *model = test_random_model(set[k].type, 24, set[k].n_stacked,
+                                           2, true, &rng);
+    pairs[k].model = model;
+    pairs[k].left = carry_stream_create_corrected_with(
+      model, MAX_BLOCK, set[k].ratio, set[k].kernels, set[k].interpolation,
+      NULL);
+    pairs[k].right = carry_stream_create_corrected_with(
+      model, MAX_BLOCK, set[k].ratio, set[k].kernels, set[k].interpolation,
+      NULL);
   }
   return n;
 }
@@ -151,8 +185,9 @@ int main(void)
   interposer = shared; // the seccomp child counts into the same place
   check_interposer_works();
   test_signal(in, N_SAMPLES, 8);
-  channel_pair pairs[9];
-  const int n_pairs = make_pairs(pairs);
+  channel_pair pairs[16];
+  int n_pairs = make_pairs(pairs);
+  n_pairs += make_corrected_pairs(pairs + n_pairs);
   check_no_calls(pairs, n_pairs);
   check_no_system_calls(pairs, n_pairs);
   free_pairs(pairs, n_pairs);

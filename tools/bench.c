@@ -2,7 +2,10 @@
   carry bench: nanoseconds per sample of one stream, for a standard set of
   random models or for model files, with the real-time factor and the
   efficiency against this machine's peak multiply-add rate measured in the
-  same process.
+  same process.  With --rate-ratio, each model is also timed as a
+  sample-rate-corrected stream at each ratio given, in the same rounds, so
+  that the cost of the correction per host sample is a ratio measured in
+  one run.
 
   Machines drift between processes and over seconds, so the models are
   timed in turn, round after round, each round starting with a short
@@ -24,11 +27,14 @@
 
 #define MAX_MODELS 32
 #define MAX_ROUNDS 64
+#define MAX_RATIOS 4
 #define RATE 48000.0
 
 typedef struct {
   char label[64];
   carry_model *model;
+  bool owns_model;  ///< Else another case's model, timed at another ratio
+  double ratio;     ///< Rate ratio of a corrected stream; 1 for plain
   carry_stream *stream;
   double ns_per_sample[MAX_ROUNDS];
   double efficiency[MAX_ROUNDS];  ///< Against the same round's peak
@@ -42,6 +48,8 @@ typedef struct {
   bool is_json;
   const char *files[MAX_MODELS];
   int n_files;
+  double ratios[MAX_RATIOS];  ///< Corrected streams' rate ratios
+  int n_ratios;
 } bench_options;
 
 static const struct {
@@ -111,9 +119,11 @@ static const char *type_name(carry_layer_type type)
   return type == CARRY_LAYER_GRU ? "GRU" : "LSTM";
 }
 
+#define N_STANDARD ((int)(sizeof(standard_set) / sizeof(standard_set[0])))
+
 static int add_standard_cases(bench_case *cases)
 {
-  const int n = (int)(sizeof(standard_set) / sizeof(standard_set[0]));
+  const int n = N_STANDARD;
   for (int k = 0; k < n; ++k) {
     carry_error err;
     cases[k].model = random_model(standard_set[k].type,
@@ -126,6 +136,7 @@ static int add_standard_cases(bench_case *cases)
     snprintf(cases[k].label, sizeof(cases[k].label), "%s-%d%s",
              type_name(standard_set[k].type), standard_set[k].n_units,
              standard_set[k].n_stacked > 1 ? "x2" : "");
+    cases[k].owns_model = true;
   }
   return n;
 }
@@ -141,8 +152,26 @@ static int add_file_cases(const bench_options *opt, bench_case *cases)
     const char *base = strrchr(opt->files[k], '/');
     snprintf(cases[k].label, sizeof(cases[k].label), "%s",
              base ? base + 1 : opt->files[k]);
+    cases[k].owns_model = true;
   }
   return opt->n_files;
+}
+
+/** After the `n` plain cases, one per model and rate ratio (the caller
+    checks that they fit); returns the number of cases in all. */
+static int add_ratio_cases(const bench_options *opt, bench_case *cases, int n)
+{
+  int total = n;
+  for (int k = 0; k < n; ++k) {
+    cases[k].ratio = 1.0;
+    for (int r = 0; r < opt->n_ratios; ++r, ++total) {
+      cases[total].model = cases[k].model;
+      cases[total].ratio = opt->ratios[r];
+      snprintf(cases[total].label, sizeof(cases[total].label), "%.40s R=%g",
+               cases[k].label, opt->ratios[r]);
+    }
+  }
+  return total;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -283,6 +312,9 @@ static void print_help(void)
     "  -r, --rounds N       rounds; each model reports its median (default 5)\n"
     "  -b, --block N        samples per process call (default 128)\n"
     "  -k, --kernels NAME   auto, avx2, portable or reference (default auto)\n"
+    "  -R, --rate-ratio R   also time each model as a sample-rate-corrected\n"
+    "                       stream at R times its rate, 1 to 16 (repeatable,\n"
+    "                       up to 4 ratios; cubic interpolation)\n"
     "      --json           print JSON instead of a table\n"
     "  -h, --help           show this help\n");
 }
@@ -335,6 +367,17 @@ static int parse_option(int c, const char *arg, bench_options *opt)
                              "reference)", arg);
     }
     return -1;
+  case 'R':
+    if (opt->n_ratios == MAX_RATIOS) {
+      return cli_usage_error("at most %d rate ratios", MAX_RATIOS);
+    }
+    if (!cli_parse_double(arg, &seconds) || !(seconds >= 1.0) ||
+        seconds > CARRY_MAX_RATE_RATIO) {
+      return cli_usage_error("--rate-ratio must be 1 to %g, not '%s'",
+                             CARRY_MAX_RATE_RATIO, arg);
+    }
+    opt->ratios[opt->n_ratios++] = seconds;
+    return -1;
   case 'j': opt->is_json = true; return -1;
   case 'h': print_help(); return CLI_EXIT_OK;
   default: return cli_bad_option();
@@ -349,6 +392,7 @@ static int parse_args(int argc, char **argv, bench_options *opt)
     {"rounds", required_argument, NULL, 'r'},
     {"block", required_argument, NULL, 'b'},
     {"kernels", required_argument, NULL, 'k'},
+    {"rate-ratio", required_argument, NULL, 'R'},
     {"json", no_argument, NULL, 'j'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -356,7 +400,7 @@ static int parse_args(int argc, char **argv, bench_options *opt)
   *opt = (bench_options){.seconds = 10.0, .n_rounds = 5, .block = 128};
   cli_getopt_reset();
   int c = 0;
-  while ((c = getopt_long(argc, argv, "m:s:r:b:k:h", options, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "m:s:r:b:k:R:h", options, NULL)) != -1) {
     const int code = parse_option(c, optarg, opt);
     if (code >= 0) {
       return code;
@@ -379,8 +423,13 @@ static int create_streams(const bench_options *opt, bench_case *cases,
 {
   for (int k = 0; k < n_cases; ++k) {
     carry_error err;
-    cases[k].stream = carry_stream_create_with(
-      cases[k].model, (uint32_t)opt->block, opt->kernels, &err);
+    cases[k].stream =
+      cases[k].ratio > 1.0
+        ? carry_stream_create_corrected_with(
+            cases[k].model, (uint32_t)opt->block, cases[k].ratio,
+            opt->kernels, CARRY_INTERP_CUBIC, &err)
+        : carry_stream_create_with(cases[k].model, (uint32_t)opt->block,
+                                   opt->kernels, &err);
     if (!cases[k].stream) {
       return cli_error(CLI_EXIT_FAILED, "%s", err.message);
     }
@@ -415,13 +464,21 @@ int carry_bench(int argc, char **argv)
   }
   bench_case cases[MAX_MODELS];
   memset(cases, 0, sizeof(cases));
+  const int n_models = opt.n_files ? opt.n_files : N_STANDARD;
+  if (n_models * (1 + opt.n_ratios) > MAX_MODELS) {
+    return cli_usage_error("at most %d models times (1 + rate ratios) at a "
+                           "time", MAX_MODELS);
+  }
   const int n_cases = opt.n_files ? add_file_cases(&opt, cases)
                                   : add_standard_cases(cases);
   code = n_cases < 0 ? (opt.n_files ? CLI_EXIT_MODEL : CLI_EXIT_FAILED)
-                     : bench(&opt, cases, n_cases);
+                     : bench(&opt, cases, add_ratio_cases(&opt, cases,
+                                                          n_cases));
   for (int k = 0; k < MAX_MODELS; ++k) {
     carry_stream_free(cases[k].stream);
-    carry_model_free(cases[k].model);
+    if (cases[k].owns_model) {
+      carry_model_free(cases[k].model);
+    }
   }
   return code;
 }
