@@ -333,8 +333,11 @@ CARRY_API carry_stream *carry_stream_create_with(const carry_model *model,
     not a whole number. */
 typedef enum {
   CARRY_INTERP_CUBIC,   ///< Third-order Lagrange over four past states
-                        ///< (the paper's CIDL, its best): the default
-  CARRY_INTERP_LINEAR,  ///< Between floor(R) and ceil(R) samples ago (LIDL)
+                        ///< (the paper's CIDL)
+  CARRY_INTERP_LINEAR,  ///< Between floor(R) and ceil(R) samples ago
+                        ///< (LIDL): the default, as accurate as cubic on
+                        ///< Carry's trained models and, unlike it, never
+                        ///< amplifying an alternating state for 1 < R < 2
 } carry_interpolation;
 
 /** Creates a sample-rate-corrected stream: for a host running at

@@ -329,15 +329,15 @@ static void put_heaviest_first(carry_delay_taps *taps)
   recommends cubic Lagrange interpolation of the delay line (its "CIDL"),
   which it found a significant improvement over linear interpolation
   (LIDL) and the other methods it tried for LSTMs at non-integer ratios
-  (44.1 -> 48 kHz among them), so that is the default, as in the paper's
-  own code: four taps around R, from floor(R) - 1 to floor(R) + 2 samples
-  ago, or, for 1 < R < 2, the four latest states (the state 0 samples ago
-  is the one being computed, so the interpolator cannot be centred).
-  Uncentred, for 1.5 < R < 2 it amplifies a state alternating from sample
-  to sample by up to 1.18 (linear by less than 1), so a model whose
-  recurrence is close to unstable can keep a tiny oscillation, and on
-  Carry's diode clipper linear measures as well or a little better
-  (tests/test_corrected.c): CARRY_INTERP_LINEAR is there for such models.
+  (44.1 -> 48 kHz among them); CARRY_INTERP_CUBIC does it as the paper's
+  own code does: four taps around R, from floor(R) - 1 to floor(R) + 2
+  samples ago, or, for 1 < R < 2, the four latest states (the state 0
+  samples ago is the one being computed, so the interpolator cannot be
+  centred).  Uncentred, for 1.5 < R < 2 it amplifies a state alternating
+  from sample to sample by up to 1.18 (linear by less than 1), so a model
+  whose recurrence is close to unstable can keep a tiny oscillation, and
+  on Carry's diode clipper linear measures as well or a little better
+  (tests/test_corrected.c): so linear is the default.
 */
 static void set_taps(double ratio, carry_interpolation interpolation,
                      carry_delay_taps *taps)
@@ -411,7 +411,7 @@ carry_stream *carry_stream_create_corrected(const carry_model *model,
 {
   return carry_stream_create_corrected_with(model, max_block, rate_ratio,
                                             CARRY_KERNELS_AUTO,
-                                            CARRY_INTERP_CUBIC, err);
+                                            CARRY_INTERP_LINEAR, err);
 }
 
 double carry_stream_rate_ratio(const carry_stream *stream)

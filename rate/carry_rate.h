@@ -31,10 +31,12 @@ extern "C" {
 
 /** How a model meets a host rate that is not its own. */
 typedef enum {
-  CARRY_RATE_AUTO,      ///< OFF for the same (or an unknown) rate, else RESAMPLE
+  CARRY_RATE_AUTO,      ///< OFF for the same (or an unknown) rate, CORRECT
+                        ///< for a whole multiple of it, else RESAMPLE
   CARRY_RATE_OFF,       ///< Run the model at the host rate as it is
   CARRY_RATE_RESAMPLE,  ///< Resample to the model's rate and back
-  CARRY_RATE_CORRECT,   ///< Sample-rate-corrected recurrence (not yet)
+  CARRY_RATE_CORRECT,   ///< Sample-rate-corrected recurrence, for a host
+                        ///< rate at least the model's (no latency)
 } carry_rate_mode;
 
 /** Two rates closer than this (Hz) count as the same. */
@@ -62,9 +64,9 @@ typedef struct carry_rate_stream carry_rate_stream;
 
 /** Creates a rate stream of a prepared model for a host at `host_rate` Hz
     that passes at most `max_block` samples per call (longer calls are
-    split).  Fails with CARRY_ERR_BAD_ARG for a rate out of range or
-    RESAMPLE with a model of unknown rate, and CARRY_ERR_UNSUPPORTED for
-    CORRECT.  The model must outlive the stream.
+    split).  Fails with CARRY_ERR_BAD_ARG for a rate out of range,
+    RESAMPLE or CORRECT with a model of unknown rate, or CORRECT for a host
+    rate below the model's.  The model must outlive the stream.
     Thread: worker.  Allocates (once, for everything). */
 carry_rate_stream *carry_rate_stream_create(const carry_model *model,
                                             double host_rate,

@@ -82,21 +82,30 @@ static carry_status check_args(const carry_model *model, double host_rate,
                       "out of range (expected %g to %g Hz)",
                       model_rate, CARRY_RATE_MIN, CARRY_RATE_MAX);
   }
-  if (mode == CARRY_RATE_CORRECT) {
-    return carry_fail(err, CARRY_ERR_UNSUPPORTED,
-                      "rate mode \"%s\" (sample-rate-corrected recurrence) is not "
-                      "available yet: use \"resampling\" or \"off\"",
-                      carry_rate_mode_name(mode));
+  if (mode == CARRY_RATE_CORRECT && model_rate <= 0.0) {
+    return carry_fail(err, CARRY_ERR_BAD_ARG,
+                      "cannot correct the rate: the model's sample rate is "
+                      "unknown");
+  }
+  if (mode == CARRY_RATE_CORRECT &&
+      host_rate < model_rate - CARRY_RATE_TOLERANCE) {
+    return carry_fail(err, CARRY_ERR_BAD_ARG,
+                      "rate correction runs a model at its own rate or "
+                      "higher, and this one is made for %g Hz, above the "
+                      "host's %g Hz: use resampling", model_rate, host_rate);
   }
   return CARRY_SUCCESS;
 }
 
-/** OFF (and, once dsp/ has it, CORRECT): the model runs at the host rate
-    in a core stream of its own, with nothing around it. */
+/** The model at the host rate: as it is, or with its recurrence reading
+    its state host/model samples ago (dsp/carry.h). */
 static carry_status open_direct(carry_rate_stream *s, const carry_model *model,
                                 uint32_t max_block, carry_error *err)
 {
-  s->core = carry_stream_create(model, max_block, err);
+  s->core = s->mode == CARRY_RATE_CORRECT
+              ? carry_stream_create_corrected(
+                  model, max_block, s->host_rate / s->model_rate, err)
+              : carry_stream_create(model, max_block, err);
   return s->core ? CARRY_SUCCESS : err ? err->status : CARRY_ERR_NO_MEMORY;
 }
 

@@ -2,7 +2,7 @@
   What resampling costs: a benchmark, not a test.
 
   Times, in one process, the trained 48 kHz model (tests/models/
-  diode_clipper_48k.json, LSTM-16) run at its own rate by a core stream,
+  presets/diode-clipper.json, LSTM-16) run at its own rate by a core stream,
   and the same model in a rate stream at host rates of 44.1, 88.2, 96 and
   192 kHz, on the guitar-like signal in blocks of 128; and the rate stream
   again on input at a subnormal level, which would slow unflushed
@@ -102,7 +102,7 @@ int main(void)
 {
   carry_error err;
   carry_model *model = carry_model_load(
-    test_source_path("tests/models/diode_clipper_48k.json"), &err);
+    test_source_path("presets/diode-clipper.json"), &err);
   if (!model) {
     fprintf(stderr, "%s\n", err.message);
     return 1;

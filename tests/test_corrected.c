@@ -656,7 +656,7 @@ static void test_accuracy(void)
   enum { N = 2 * 48000 };
   carry_error err;
   carry_model *model = carry_model_load(
-    test_source_path("tests/models/diode-clipper-48k.json"), &err);
+    test_source_path("presets/diode-clipper.json"), &err);
   if (!CHECK(model != NULL, "diode clipper: %s", err.message)) {
     return;
   }

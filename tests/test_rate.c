@@ -11,9 +11,10 @@
   - NaN and Inf in the input act exactly as zeros, and nothing
     non-finite or subnormal comes out;
   - modes: AUTO's choice, OFF is the plain core stream bit for bit,
-    CORRECT and bad rates fail with a clear message;
+    CORRECT is the core's corrected stream bit for bit; CORRECT below
+    the model's rate and bad rates fail with a clear message;
   - ESR of the whole chain against the model run at its own rate, for a
-    trained 48 kHz model (tests/models/diode_clipper_48k.json, an LSTM-16
+    trained 48 kHz model (presets/diode-clipper.json, an LSTM-16
     trained by `carry train` on the diode-clipper reference effect) at
     host rates 44.1, 88.2, 96 and 192 kHz; the input is the guitar-like
     test signal at 48 kHz, resampled to the host rate offline, and the
@@ -67,7 +68,7 @@ static carry_model *trained_model(double rate)
 {
   carry_error err;
   carry_model *model =
-    carry_model_load(test_source_path("tests/models/diode_clipper_48k.json"),
+    carry_model_load(test_source_path("presets/diode-clipper.json"),
                      &err);
   if (!model) {
     fprintf(stderr, "%s\n", err.message);
@@ -421,6 +422,25 @@ static void check_off_is_core(const carry_model *model)
   free(in), free(want), free(got);
 }
 
+/** CORRECT runs the core's corrected stream at host/model as it is. */
+static void check_correct_is_core(const carry_model *model, double host)
+{
+  const size_t n = 9000;
+  float *in = guitar(n, host), *want = new_floats(n), *got = new_floats(n);
+  carry_stream *core =
+    carry_stream_create_corrected(model, 128, host / 48000.0, NULL);
+  carry_rate_stream *s = open_stream(model, host, CARRY_RATE_CORRECT, 128);
+  carry_stream_process(core, in, NULL, want, (uint32_t)n);
+  run(s, in, NULL, got, n, -300);
+  CHECK(!memcmp(want, got, n * sizeof(float)) &&
+          carry_rate_stream_latency(s) == 0,
+        "CORRECT at %g Hz must run the corrected core stream, with no "
+        "latency", host);
+  carry_stream_free(core);
+  carry_rate_stream_free(s);
+  free(in), free(want), free(got);
+}
+
 static void test_modes(void)
 {
   carry_model *model = trained_model(48000.0);
@@ -431,8 +451,20 @@ static void test_modes(void)
              "model rate unknown, host 44100 Hz: off, latency 0 samples");
   check_auto(model, 44100.0, CARRY_RATE_RESAMPLE,
              "model 48000 Hz, host 44100 Hz: resampling, latency ");
-  check_fails(model, 44100.0, CARRY_RATE_CORRECT, CARRY_ERR_UNSUPPORTED,
-              "not available yet");
+  check_auto(model, 88200.0, CARRY_RATE_RESAMPLE,
+             "model 48000 Hz, host 88200 Hz: resampling, latency ");
+  check_auto(model, 96000.0, CARRY_RATE_CORRECT,
+             "model 48000 Hz, host 96000 Hz: rate correction, latency 0 "
+             "samples");
+  check_auto(model, 192000.0, CARRY_RATE_CORRECT, ": rate correction, ");
+  check_fails(model, 44100.0, CARRY_RATE_CORRECT, CARRY_ERR_BAD_ARG,
+              "made for 48000 Hz, above the host's 44100 Hz: use "
+              "resampling");
+  check_fails(unknown, 96000.0, CARRY_RATE_CORRECT, CARRY_ERR_BAD_ARG,
+              "cannot correct the rate: the model's sample rate is "
+              "unknown");
+  check_correct_is_core(model, 96000.0);
+  check_correct_is_core(model, 88200.0);
   check_fails(unknown, 44100.0, CARRY_RATE_RESAMPLE, CARRY_ERR_BAD_ARG,
               "sample rate is unknown");
   check_fails(model, 0.0, CARRY_RATE_AUTO, CARRY_ERR_BAD_ARG,
