@@ -314,7 +314,7 @@ static void print_help(void)
     "  -k, --kernels NAME   auto, avx2, portable or reference (default auto)\n"
     "  -R, --rate-ratio R   also time each model as a sample-rate-corrected\n"
     "                       stream at R times its rate, 1 to 16 (repeatable,\n"
-    "                       up to 4 ratios; cubic interpolation)\n"
+    "                       up to 4 ratios; linear interpolation, the default)\n"
     "      --json           print JSON instead of a table\n"
     "  -h, --help           show this help\n");
 }
@@ -427,7 +427,7 @@ static int create_streams(const bench_options *opt, bench_case *cases,
       cases[k].ratio > 1.0
         ? carry_stream_create_corrected_with(
             cases[k].model, (uint32_t)opt->block, cases[k].ratio,
-            opt->kernels, CARRY_INTERP_CUBIC, &err)
+            opt->kernels, CARRY_INTERP_LINEAR, &err)
         : carry_stream_create_with(cases[k].model, (uint32_t)opt->block,
                                    opt->kernels, &err);
     if (!cases[k].stream) {
