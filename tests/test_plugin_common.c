@@ -377,7 +377,13 @@ bool all_zero(const float *x, size_t n)
 bool write_wav(const char *path, const float *const *channels, int n_channels,
                size_t n)
 {
-  SF_INFO info = {.samplerate = (int)RATE, .channels = n_channels,
+  return write_wav_at(path, RATE, channels, n_channels, n);
+}
+
+bool write_wav_at(const char *path, double rate, const float *const *channels,
+                  int n_channels, size_t n)
+{
+  SF_INFO info = {.samplerate = (int)rate, .channels = n_channels,
                   .format = SF_FORMAT_WAV | SF_FORMAT_FLOAT};
   SNDFILE *file = sf_open(path, SFM_WRITE, &info);
   float *frames = new_signal(n * (size_t)n_channels);
@@ -417,12 +423,22 @@ bool read_wav(const char *path, float *const *channels, int n_channels,
 int run_carry_process(const char *model, const char *const *params,
                       const char *in, const char *out)
 {
+  return run_carry_process_with(model, params, NULL, in, out);
+}
+
+int run_carry_process_with(const char *model, const char *const *params,
+                           const char *const *options, const char *in,
+                           const char *out)
+{
   const char *exe = getenv("CARRY_EXE");
-  const char *argv[32] = {exe, "process", "--model", model};
+  const char *argv[40] = {exe, "process", "--model", model};
   int n = 4;
   for (int k = 0; params && params[k] && n < 26; ++k) {
     argv[n++] = "--param";
     argv[n++] = params[k];
+  }
+  for (int k = 0; options && options[k] && n < 36; ++k) {
+    argv[n++] = options[k];
   }
   argv[n++] = in;
   argv[n++] = out;

@@ -153,6 +153,10 @@ bool all_zero(const float *x, size_t n);
 bool write_wav(const char *path, const float *const *channels, int n_channels,
                size_t n);
 
+/** The same at `rate`. */
+bool write_wav_at(const char *path, double rate, const float *const *channels,
+                  int n_channels, size_t n);
+
 /** Reads a WAV into planar signals (each `n` long); false unless it has
     exactly `n_channels` channels and `n` frames. */
 bool read_wav(const char *path, float *const *channels, int n_channels,
@@ -162,6 +166,11 @@ bool read_wav(const char *path, float *const *channels, int n_channels,
     NULL-terminated.  Returns the exit status (-1 if it did not run). */
 int run_carry_process(const char *model, const char *const *params,
                       const char *in, const char *out);
+
+/** The same with more options (NULL-terminated, e.g. "--keep-latency"). */
+int run_carry_process_with(const char *model, const char *const *params,
+                           const char *const *options, const char *in,
+                           const char *out);
 
 /** Copies a file; false on failure. */
 bool copy_file(const char *from, const char *to);

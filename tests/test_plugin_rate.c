@@ -201,6 +201,38 @@ static void test_rate_case(const char *uri, const rate_case *rc)
   lv2_host_instance_free(instance);
 }
 
+/** The plugin plays what `carry process --keep-latency` writes, sample for
+    sample, in every mode. */
+static void test_equals_carry_process(double rate, const char *mode_name,
+                                      int mode)
+{
+  const size_t n = (size_t)(NOISE_SECONDS * rate);
+  float *x = new_signal(n), *y = new_signal(n), *z = new_signal(n);
+  test_signal(x, n, 21);
+  lv2_host_instance *instance = open_at(MONO_URI, rate, mode);
+  const char *params[] = {"drive=0.5", "tone=0", NULL};
+  const char *options[] = {"--rate-mode", mode_name, "--keep-latency", NULL};
+  const char *in = temp_path("rate-in.wav"), *out = temp_path("rate-out.wav");
+  if (instance && load_settled(instance, fixture.lstm_model) &&
+      write_wav_at(in, rate, (const float *const *)&x, 1, n) &&
+      CHECK(run_carry_process_with(fixture.lstm_model, params, options, in,
+                                   out) == 0, "carry process %s", mode_name) &&
+      CHECK(read_wav(out, &z, 1, n), "read %s", out)) {
+    restart(instance);
+    run_signal(instance, x, y, n, 256);
+    CHECK(!memcmp(y, z, n * sizeof(float)), "at %.0f Hz, %s: the plugin "
+          "and carry process differ by up to %g", rate, mode_name,
+          test_max_abs_diff(y, z, n));
+    printf("at %.0f Hz, %s: the plugin plays what carry process writes "
+           "(largest difference %g)\n", rate, mode_name,
+           test_max_abs_diff(y, z, n));
+  }
+  lv2_host_instance_free(instance);
+  free(x);
+  free(y);
+  free(z);
+}
+
 /** A mode the model cannot run in is a load error that keeps the model
     running before. */
 static void test_impossible_mode(void)
@@ -256,6 +288,9 @@ int main(void)
   for (size_t k = 0; k < n; ++k) {
     test_rate_case(k % 2 ? STEREO_URI : MONO_URI, &rate_cases[k]);
   }
+  test_equals_carry_process(44100.0, "resample", MODE_RESAMPLE);
+  test_equals_carry_process(44100.0, "off", MODE_OFF);
+  test_equals_carry_process(88200.0, "correct", MODE_CORRECT);
   test_impossible_mode();
   test_mode_changes();
   fixture_tear_down();
