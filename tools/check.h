@@ -130,6 +130,7 @@ typedef struct check_result {
   check_signal expected;    ///< The expected file, or empty
   check_signal differing;   ///< The run that differed, or empty
   char differing_label[64]; ///< "block 64", "restored state"
+  char reference_label[64]; ///< What it differed from: "block 1"
 } check_result;
 
 /** Runs one case in fresh instances from `host`; always fills `result`. */

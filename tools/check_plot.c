@@ -122,8 +122,8 @@ static void choose_pair(const check_case *test, const check_result *result,
   snprintf(signals->actual_label, sizeof(signals->actual_label), "output");
   if (result->differing.n_channels) {
     signals->expected = result->output.channels[0];
-    snprintf(signals->expected_label, sizeof(signals->expected_label),
-             "first block size");
+    snprintf(signals->expected_label, sizeof(signals->expected_label), "%s",
+             result->reference_label);
     signals->actual = result->differing.channels[0];
     snprintf(signals->actual_label, sizeof(signals->actual_label), "%s",
              result->differing_label);

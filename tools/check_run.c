@@ -231,6 +231,8 @@ static void keep_differing(runner *run, check_signal *output,
     run->result->differing = *output;
     snprintf(run->result->differing_label,
              sizeof(run->result->differing_label), "%s", label);
+    describe_block(run->options->blocks[0], run->result->reference_label,
+                   sizeof(run->result->reference_label));
     memset(output, 0, sizeof(*output));
   }
 }
