@@ -124,6 +124,16 @@ static void test_shipped_suite(void)
         "JUnit report:\n%s", xml);
 }
 
+/* Carry resamples its 48 kHz model at 44.1 kHz (130 samples of latency)
+   and delays the dry path as much: at mix 0 the output is the input that
+   much later, and cross-correlation finds it. */
+static void test_latency(void)
+{
+  outcome *result = run_check(test_source_path("tests/check/latency.json"),
+                              "--blocks", "64,random", NULL);
+  expect(result, 0, "2 of 2 cases passed");
+}
+
 static void test_wrong_expected_file(void)
 {
   const char *plots = temp_path("plots");
@@ -236,6 +246,10 @@ static void test_failures_at_run_time(void)
                     "{\"volume\": 1}, \"expect\": {\"finite\": true}}]}");
   expect(run_check(suite, NULL), 1, "FAIL: controls.volume: "
                                     "urn:carry:test:forgetful has no control");
+  write_text(suite, "{\"cases\": [{\"name\": \"late\", \"plugin\": "
+                    "\"urn:carry:test:forgetful\", \"expect\": "
+                    "{\"latency\": \"reported\"}}]}");
+  expect(run_check(suite, NULL), 1, "FAIL: latency: the plugin reports none");
 }
 
 static void test_bad_arguments(void)
@@ -258,6 +272,7 @@ int main(void)
     return 1;
   }
   test_shipped_suite();
+  test_latency();
   test_wrong_expected_file();
   test_block_size_dependence();
   test_state_that_does_not_restore();

@@ -155,8 +155,7 @@ static int run_suite(const check_args *args, lv2_host *host,
   check_table_header();
   for (size_t k = 0; k < suite->n_cases; ++k) {
     const double start = now_seconds();
-    check_case_run(host, &suite->cases[k], suite->path, &args->options,
-                   &results[k]);
+    check_case_run(host, &suite->cases[k], &args->options, &results[k]);
     seconds[k] = now_seconds() - start;
     check_table_row(&suite->cases[k], &args->options, &results[k]);
     if (!results[k].has_passed && status == CLI_EXIT_OK) {

@@ -104,8 +104,8 @@ bool check_suite_select(check_suite *suite, const char *name);
 
 /** The case's input: its file, or its stimulus at its rate, one channel;
     false with a message naming the case. */
-bool check_input_make(const check_case *test, const char *suite_path,
-                      check_signal *input, char *message, size_t size);
+bool check_input_make(const check_case *test, check_signal *input,
+                      char *message, size_t size);
 
 /* ------------------------------------------------------------------------ */
 /* Running */
@@ -135,8 +135,7 @@ typedef struct check_result {
 
 /** Runs one case in fresh instances from `host`; always fills `result`. */
 void check_case_run(lv2_host *host, const check_case *test,
-                    const char *suite_path, const check_options *options,
-                    check_result *result);
+                    const check_options *options, check_result *result);
 void check_result_free(check_result *result);
 
 /** The block list as text ("1,64,256,4096,random"). */

@@ -478,8 +478,7 @@ static void run_all(runner *run, const char *state_dir)
 }
 
 void check_case_run(lv2_host *host, const check_case *test,
-                    const char *suite_path, const check_options *options,
-                    check_result *result)
+                    const check_options *options, check_result *result)
 {
   memset(result, 0, sizeof(*result));
   result->has_passed = true;
@@ -489,8 +488,7 @@ void check_case_run(lv2_host *host, const check_case *test,
                 0.0, -1.0f};
   char message[CHECK_MESSAGE_SIZE];
   char state_dir[] = "/tmp/carry-check-XXXXXX";
-  if (!check_input_make(test, suite_path, &result->input, message,
-                        sizeof(message))) {
+  if (!check_input_make(test, &result->input, message, sizeof(message))) {
     fail(&run, "%s", message);
   } else if (!mkdtemp(state_dir)) {
     fail(&run, "cannot make a temporary directory for the state");

@@ -212,10 +212,9 @@ static bool read_input(const check_case *test, check_signal *input,
   return true;
 }
 
-bool check_input_make(const check_case *test, const char *suite_path,
-                      check_signal *input, char *message, size_t size)
+bool check_input_make(const check_case *test, check_signal *input,
+                      char *message, size_t size)
 {
-  (void)suite_path;
   if (test->input_file) {
     return read_input(test, input, message, size);
   }
