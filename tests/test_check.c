@@ -250,6 +250,16 @@ static void test_failures_at_run_time(void)
                     "\"urn:carry:test:forgetful\", \"expect\": "
                     "{\"latency\": \"reported\"}}]}");
   expect(run_check(suite, NULL), 1, "FAIL: latency: the plugin reports none");
+  // A model Carry refuses: the case fails with the plugin's own status.
+  char json[1024];
+  snprintf(json, sizeof(json),
+           "{\"cases\": [{\"name\": \"broken-model\", \"plugin\": "
+           "\"https://carry.audio/lv2/carry\", \"model\": \"%s\", "
+           "\"expect\": {\"finite\": true}}]}",
+           test_source_path("tests/models/bad_kernel_rows.json"));
+  write_text(suite, json);
+  expect(run_check(suite, "--blocks", "64", NULL), 1,
+         "FAIL: the plugin says error: bad_kernel_rows.json: layers[1]");
 }
 
 static void test_bad_arguments(void)

@@ -117,13 +117,13 @@ static bool wait_for_carry(runner *run, lv2_host_instance *instance)
 }
 
 /** Lets the worker finish what the set-up asked, then restarts the plugin
-    so that every rendering starts from the same history. */
-static bool settle(runner *run, lv2_host_instance *instance, bool has_state)
+    so that every rendering starts from the same history.  A restored
+    Carry holds the model its preset or model file gave it, or none. */
+static bool settle(runner *run, lv2_host_instance *instance)
 {
   lv2_host_activate(instance);
   const check_case *test = run->test;
-  const bool loads = is_carry(test) && (test->model || test->preset ||
-                                        has_state);
+  const bool loads = is_carry(test) && (test->model || test->preset);
   if (loads && !wait_for_carry(run, instance)) {
     return false;
   }
@@ -153,7 +153,7 @@ static lv2_host_instance *open_instance(runner *run, const char *state_dir)
     state_dir ? !lv2_host_state_restore(instance, state_dir, true) ||
                   fail(run, "cannot restore the saved state")
               : configure(run, instance);
-  if (!is_ready || !settle(run, instance, state_dir != NULL)) {
+  if (!is_ready || !settle(run, instance)) {
     lv2_host_instance_free(instance);
     return NULL;
   }
