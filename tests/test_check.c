@@ -182,7 +182,7 @@ static void test_record(void)
              "\"https://carry.audio/lv2/carry\", \"preset\": "
              "\"https://carry.audio/lv2/presets/soft-clip\", \"controls\": "
              "{\"output_gain\": -6}, \"input\": {\"stimulus\": \"sweep\", "
-             "\"seconds\": 0.3}, \"expect\": {\"file\": \"soft.wav\", "
+             "\"seconds\": 0.3}, \"expect\": {\"file\": \"new/soft.wav\", "
              "\"max_abs\": 0}}]}");
   expect(run_check(suite, "--blocks", "64,random", NULL), 1,
          "--record writes it");

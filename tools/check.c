@@ -153,12 +153,13 @@ static int run_suite(const check_args *args, lv2_host *host,
                      double *seconds)
 {
   int status = CLI_EXIT_OK;
-  check_table_header();
+  const int width = check_table_width(suite);
+  check_table_header(width);
   for (size_t k = 0; k < suite->n_cases; ++k) {
     const double start = now_seconds();
     check_case_run(host, &suite->cases[k], &args->options, &results[k]);
     seconds[k] = now_seconds() - start;
-    check_table_row(&suite->cases[k], &args->options, &results[k]);
+    check_table_row(width, &suite->cases[k], &args->options, &results[k]);
     if (!results[k].has_passed && status == CLI_EXIT_OK) {
       status = CLI_EXIT_FAILED;
     }

@@ -145,9 +145,11 @@ void check_blocks_describe(const check_options *options, char *text,
 /* ------------------------------------------------------------------------ */
 /* Reports */
 
-void check_table_header(void);
-void check_table_row(const check_case *test, const check_options *options,
-                     const check_result *result);
+/** The width of the case column: the longest name. */
+int check_table_width(const check_suite *suite);
+void check_table_header(int width);
+void check_table_row(int width, const check_case *test,
+                     const check_options *options, const check_result *result);
 
 /** Writes JUnit XML for every case; false with a message on failure. */
 bool check_junit_write(const char *path, const check_suite *suite,

@@ -12,12 +12,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ROW_FORMAT "%-24s %-22s %10s %10s %10s %11s  %s\n"
+#define ROW_FORMAT "%-*s %-22s %10s %10s %10s %11s  %s\n"
 
-void check_table_header(void)
+int check_table_width(const check_suite *suite)
 {
-  printf(ROW_FORMAT, "case", "blocks", "block diff", "max error", "ESR",
-         "x real time", "result");
+  int width = 4;  // "case"
+  for (size_t k = 0; k < suite->n_cases; ++k) {
+    const int n = (int)strlen(suite->cases[k].name);
+    width = n > width ? n : width;
+  }
+  return width;
+}
+
+void check_table_header(int width)
+{
+  printf(ROW_FORMAT, width, "case", "blocks", "block diff", "max error",
+         "ESR", "x real time", "result");
 }
 
 /** A measure, or "-" when there is none. */
@@ -31,8 +41,8 @@ static const char *measure(double value, char *text, size_t size)
   return text;
 }
 
-void check_table_row(const check_case *test, const check_options *options,
-                     const check_result *result)
+void check_table_row(int width, const check_case *test,
+                     const check_options *options, const check_result *result)
 {
   char blocks[128], difference[32], error[32], esr[32], speed[32];
   char verdict[CHECK_MESSAGE_SIZE + 16];
@@ -49,7 +59,7 @@ void check_table_row(const check_case *test, const check_options *options,
     measure(result->block_difference, difference, sizeof(difference));
   }
   snprintf(speed, sizeof(speed), "%.1f", result->realtime_factor);
-  printf(ROW_FORMAT, test->name, blocks, difference,
+  printf(ROW_FORMAT, width, test->name, blocks, difference,
          measure(result->max_error, error, sizeof(error)),
          measure(result->esr, esr, sizeof(esr)), speed, verdict);
   fflush(stdout);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #ifndef M_PI
 #  define M_PI 3.14159265358979323846
@@ -113,10 +114,25 @@ static bool write_frames(SNDFILE *file, const check_signal *signal)
   return true;
 }
 
+/** Makes the directories above `path` that are missing, as --record writes
+    a new suite's expected files into a directory that may not exist yet. */
+static void make_parents(const char *path)
+{
+  char parent[4096];
+  snprintf(parent, sizeof(parent), "%s", path);
+  for (char *slash = strchr(parent + 1, '/'); slash;
+       slash = strchr(slash + 1, '/')) {
+    *slash = '\0';
+    mkdir(parent, 0777);  // an existing one is fine; cli_output_open reports
+    *slash = '/';
+  }
+}
+
 bool check_signal_write(const char *path, const check_signal *signal,
                         double rate, char *message, size_t size)
 {
   cli_output output = {0};
+  make_parents(path);
   if (cli_output_open(&output, path) != CLI_EXIT_OK) {
     snprintf(message, size, "%s: cannot create the file", path);
     return false;
