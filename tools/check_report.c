@@ -7,7 +7,6 @@
 #include "cli.h"
 
 #include <libgen.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

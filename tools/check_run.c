@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #define CARRY_PLUGIN_PREFIX "https://carry.audio/lv2/"
 #define CARRY_MODEL "https://carry.audio/lv2#model"
