@@ -5,7 +5,7 @@
 # Debian packages the build needs.
 PACKAGES = gcc libc6-dev pkg-config meson ninja-build libjansson-dev \
 	libsndfile1-dev lv2-dev liblilv-dev lilv-utils serdi sordi locales \
-	clang libclang-rt-14-dev libopenblas-dev libspeexdsp-dev
+	clang libclang-rt-14-dev libopenblas-dev libspeexdsp-dev libcairo2-dev
 
 BUILD = build
 SANITIZE_BUILD = build-sanitize

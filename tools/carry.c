@@ -28,6 +28,7 @@ static const subcommand subcommands[] = {
   {"bench", carry_bench, "measure how fast models run on this machine"},
   {"model", carry_model_command, "describe, verify and convert model files"},
   {"train", carry_train, "train a model on dry and processed recordings"},
+  {"check", carry_check, "test LV2 plugins against a suite of cases"},
 };
 
 #define N_SUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))
@@ -80,7 +81,7 @@ static int parse_top_options(int argc, char **argv)
   }
   if (optind >= argc) {
     return cli_usage_error("missing subcommand (process, signal, "
-                           "reference, bench, model or train)");
+                           "reference, bench, model, train or check)");
   }
   return -1;
 }

@@ -27,6 +27,7 @@ int carry_signal(int argc, char **argv);
 int carry_reference(int argc, char **argv);
 int carry_bench(int argc, char **argv);
 int carry_train(int argc, char **argv);
+int carry_check(int argc, char **argv);
 
 /** `carry model VERB`: hands the rest of the command line to the verb. */
 int carry_model_command(int argc, char **argv);

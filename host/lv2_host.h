@@ -22,8 +22,8 @@
   value, and the caller decides what is right.
 */
 
-#ifndef CARRY_TEST_LV2_HOST_H
-#define CARRY_TEST_LV2_HOST_H
+#ifndef CARRY_HOST_LV2_HOST_H
+#define CARRY_HOST_LV2_HOST_H
 
 #include <lilv/lilv.h>
 #include <lv2/atom/atom.h>
