@@ -63,6 +63,12 @@ int cli_usage_error(const char *format, ...)
 /** Prints "carry SUBCOMMAND: message" on stderr for information. */
 void cli_note(const char *format, ...) __attribute__((format(printf, 1, 2)));
 
+/** While a progress bar is on stderr's last line, messages first clear
+    that line (the bar is redrawn after them).  Call with no other thread
+    reporting.  Every message above is written whole, whatever the
+    threads. */
+void cli_clear_line_before_messages(bool is_cleared);
+
 /* ------------------------------------------------------------------------ */
 /* Arguments */
 
