@@ -170,7 +170,10 @@ int cli_load_model(const char *path, carry_model **model)
 
 int cli_output_open(cli_output *output, const char *path)
 {
-  static const char suffix[] = ".XXXXXX";
+  /* Named so that one left by a killed run says what it is, and ends in
+     no audio extension, so that a later batch does not take it as
+     input. */
+  static const char suffix[] = ".carry-tmp-XXXXXX";
   output->path = strdup(path);
   output->temp_path = malloc(strlen(path) + sizeof(suffix));
   if (!output->path || !output->temp_path) {

@@ -110,8 +110,8 @@ typedef struct cli_output {
   char *temp_path;  ///< Where it is written meanwhile (exists until commit)
 } cli_output;
 
-/** Creates an empty temporary file beside `path` (named after it) for the
-    caller to open by `temp_path`; on failure reports the error and
+/** Creates an empty temporary file beside `path`, named after it
+    ("PATH.carry-tmp-XXXXXX"), for the caller to open by `temp_path`; on failure reports the error and
     returns CLI_EXIT_FILE (or CLI_EXIT_FAILED without memory). */
 int cli_output_open(cli_output *output, const char *path);
 
