@@ -223,6 +223,9 @@ static void free_item(batch_item *item)
 /** Sorted by input; the same file named twice is kept once. */
 static void sort_and_drop_repeats(batch_plan *plan)
 {
+  if (plan->n_items == 0) {
+    return;  // no array to sort: qsort must not see NULL
+  }
   qsort(plan->items, plan->n_items, sizeof(*plan->items), compare_inputs);
   size_t n_kept = 0;
   for (size_t k = 0; k < plan->n_items; ++k) {

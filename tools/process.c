@@ -27,6 +27,7 @@ typedef struct process_job {
   const process_model *shared;
   carry_rate_stream **streams;     ///< (C) one per channel
   audio_job audio;
+  atomic_uint_least64_t *meter;    ///< Microseconds of audio run, or NULL
 } process_job;
 
 /* ------------------------------------------------------------------------ */
@@ -465,6 +466,11 @@ static void process_channel(void *context, int c, float *samples,
   process_job *job = context;
   carry_rate_stream_process(job->streams[c], samples, job_knobs(job),
                             samples, n);
+  if (c == 0 && job->meter) {
+    const double rate = job->audio.in_info.samplerate;
+    atomic_fetch_add_explicit(job->meter, (uint_least64_t)(1e6 * n / rate),
+                              memory_order_relaxed);
+  }
 }
 
 /** Everything after the input is open: streams, output, the run. */
@@ -499,11 +505,12 @@ static void free_job(process_job *job)
 
 int process_one_file(const process_model *prepared, const process_args *args,
                      const char *in_path, const char *out_path,
-                     process_outcome *outcome)
+                     atomic_uint_least64_t *meter, process_outcome *outcome)
 {
   process_job job;
   memset(&job, 0, sizeof(job));
   job.shared = prepared;
+  job.meter = meter;
   int status = audio_job_open_input(&job.audio, in_path);
   if (status == CLI_EXIT_OK) {
     status = run_opened(&job, args, out_path);

@@ -9,6 +9,7 @@
 #include "carry.h"
 #include "carry_rate.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -65,10 +66,12 @@ void process_model_free(process_model *prepared);
 /** Runs `in_path` through fresh streams of the shared model into
     `out_path` (written under a temporary name, renamed when complete).
     Reports errors itself and returns the exit code; fills `outcome` on
-    success.  Thread: any; several may run at once on one model. */
+    success.  While it runs, adds the microseconds of audio processed to
+    `meter` (if not NULL), for a progress bar.  Thread: any; several may
+    run at once on one model. */
 int process_one_file(const process_model *prepared, const process_args *args,
                      const char *in_path, const char *out_path,
-                     process_outcome *outcome);
+                     atomic_uint_least64_t *meter, process_outcome *outcome);
 
 /** The batch form: every input into `args->out_dir`. */
 int process_batch(const process_args *args);

@@ -11,6 +11,7 @@
 #include "process.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,8 @@ typedef struct batch_run {
   size_t next;                 ///< The next item to hand out
   int n_running;               ///< Workers not yet stopped
   batch_counts counts;
+  atomic_uint_least64_t meter; ///< Microseconds of audio run so far, in
+                               ///< files not yet finished too
   double start;                ///< Monotonic seconds
 } batch_run;
 
@@ -95,12 +98,11 @@ static void draw_bar(const batch_run *run)
   }
   bar[BAR_WIDTH] = '\0';
   format_eta(run, elapsed, eta, sizeof(eta));
-  const double speed = elapsed > 0.0 ? run->counts.seconds_of_audio / elapsed
-                                     : 0.0;
+  const double seconds = 1e-6 * (double)atomic_load(&run->meter);
+  const double speed = elapsed > 0.0 ? seconds / elapsed : 0.0;
   flockfile(stderr);
   fprintf(stderr, "\r\033[K[%s] %zu/%zu files, %.1f s of audio, %.1fx real "
-          "time, ETA %s", bar, n_done, n_total, run->counts.seconds_of_audio,
-          speed, eta);
+          "time, ETA %s", bar, n_done, n_total, seconds, speed, eta);
   funlockfile(stderr);
 }
 
@@ -149,7 +151,7 @@ static const batch_item *take_item(batch_run *run)
   return NULL;
 }
 
-static int process_item(const batch_run *run, const batch_item *item,
+static int process_item(batch_run *run, const batch_item *item,
                         process_outcome *outcome)
 {
   const int status = batch_make_parents(item->out_path);
@@ -157,7 +159,7 @@ static int process_item(const batch_run *run, const batch_item *item,
     return status;
   }
   return process_one_file(run->model, run->args, item->in_path,
-                          item->out_path, outcome);
+                          item->out_path, &run->meter, outcome);
 }
 
 static void *work(void *context)
@@ -277,6 +279,7 @@ static int run_plan(const batch_plan *plan, const process_args *args)
 {
   batch_run run;
   memset(&run, 0, sizeof(run));
+  atomic_init(&run.meter, 0);
   run.plan = plan;
   run.args = args;
   run.is_terminal = isatty(STDERR_FILENO);
