@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,10 @@
    shape for it. */
 static char command_name[64] = "carry";
 
-static volatile sig_atomic_t interrupt_flag = 0;
+/* Set by the signal handler, read by the workers of a batch: a lock-free
+   atomic is safe in both places, where a volatile sig_atomic_t is only
+   safe within one thread. */
+static atomic_int interrupt_flag = 0;
 
 /* Set while a progress bar is drawn on stderr, so that messages first
    clear its line; changed only while no other thread reports. */
@@ -244,7 +248,7 @@ void cli_output_discard(cli_output *output)
 static void on_interrupt(int signal_number)
 {
   (void)signal_number;
-  interrupt_flag = 1;
+  atomic_store(&interrupt_flag, 1);
 }
 
 void cli_catch_interrupts(void)
@@ -260,5 +264,5 @@ void cli_catch_interrupts(void)
 
 bool cli_interrupted(void)
 {
-  return interrupt_flag != 0;
+  return atomic_load(&interrupt_flag) != 0;
 }
