@@ -265,13 +265,12 @@ static void expand(const char *text, char *out, size_t size)
   out[used] = '\0';
 }
 
-/** Starts carry with the space-separated, expanded words of `command`,
-    stderr to a file; returns its process id or -1. */
-static pid_t spawn_carry(const char *command)
+/** argv for carry: the expanded, space-separated words of `command`,
+    kept in a static buffer until the next call. */
+static void split_words(const char *command, char **argv)
 {
   static char words[TEXT_SIZE];
   expand(command, words, sizeof(words));
-  char *argv[MAX_WORDS];
   int argc = 0;
   argv[argc++] = getenv("CARRY_EXE");
   for (char *w = strtok(words, " "); w && argc < MAX_WORDS - 1;
@@ -279,11 +278,23 @@ static pid_t spawn_carry(const char *command)
     argv[argc++] = w;
   }
   argv[argc] = NULL;
+}
+
+/** Starts carry with `stderr_path` as its stderr (opened with `flags`)
+    and `stdin_path`, if not NULL, as its stdin; returns its process id or
+    -1. */
+static pid_t spawn_with(const char *command, const char *stdin_path,
+                        const char *stderr_path, int flags)
+{
+  char *argv[MAX_WORDS];
+  split_words(command, argv);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
+  if (stdin_path) {
+    posix_spawn_file_actions_addopen(&actions, 0, stdin_path, O_RDONLY, 0);
+  }
   posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 2, at("stderr.txt"),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 2, stderr_path, flags, 0644);
   pid_t pid = -1;
   if (posix_spawn(&pid, argv[0], &actions, NULL, argv, environ) != 0) {
     pid = -1;
@@ -292,19 +303,56 @@ static pid_t spawn_carry(const char *command)
   return pid;
 }
 
-static result wait_carry(pid_t pid)
+static pid_t spawn_carry(const char *command)
 {
-  result r;
-  r.status = -1;
+  return spawn_with(command, NULL, at("stderr.txt"),
+                    O_WRONLY | O_CREAT | O_TRUNC);
+}
+
+static int exit_code(pid_t pid)
+{
   int wait_status = 0;
   if (pid > 0 && waitpid(pid, &wait_status, 0) == pid &&
       WIFEXITED(wait_status)) {
-    r.status = WEXITSTATUS(wait_status);
+    return WEXITSTATUS(wait_status);
   }
+  return -1;
+}
+
+static result wait_carry(pid_t pid)
+{
+  result r;
+  r.status = exit_code(pid);
   size_t size = 0;
   char *text = slurp(at("stderr.txt"), &size);
   format_text(r.err, sizeof(r.err), "%s", text ? text : "");
   free(text);
+  return r;
+}
+
+/** Runs carry with stderr on a new pseudo-terminal, as at a user's
+    terminal, and collects what it draws there. */
+static result carry_on_terminal(const char *command)
+{
+  result r = {-1, ""};
+  const int master = posix_openpt(O_RDWR | O_NOCTTY);
+  if (master < 0 || grantpt(master) || unlockpt(master)) {
+    CHECK(false, "no pseudo-terminal");
+    return r;
+  }
+  const pid_t pid = spawn_with(command, NULL, ptsname(master),
+                              O_RDWR | O_NOCTTY);
+  /* Read while it runs, so that it never blocks on a full terminal,
+     until its end closes (Linux then reports EIO). */
+  size_t used = 0;
+  ssize_t n = 0;
+  while (pid > 0 && used + 1 < sizeof(r.err) &&
+         (n = read(master, r.err + used, sizeof(r.err) - 1 - used)) > 0) {
+    used += (size_t)n;
+  }
+  r.err[used] = '\0';
+  r.status = exit_code(pid);
+  close(master);
   return r;
 }
 
@@ -403,6 +451,24 @@ static void test_tree(void)
   check_mirrored("out1");
 }
 
+/** On a terminal: a bar redrawn in place, messages on lines of their own,
+    no line per file; the summary at the end. */
+static void test_terminal_progress(void)
+{
+  const result r = carry_on_terminal("process -m MODEL -j 2 @in -o @tty");
+  CHECK(r.status == 4, "on a terminal: exit %d: %s", r.status, r.err);
+  CHECK(strstr(r.err, "\r\033[K[") && strstr(r.err, " 6/6 files, ") &&
+          strstr(r.err, "x real time, ETA "),
+        "no progress bar: %s", r.err);
+  CHECK(says(&r, "\r\033[Kcarry process: cannot read audio file "
+                 "'@in/sub/corrupt.wav'"),
+        "an error does not clear the bar's line first: %s", r.err);
+  CHECK(count_lines_with(r.err, "] '") == 0, "lines per file on a "
+        "terminal: %s", r.err);
+  CHECK(says(&r, "6 files: 5 processed, 0 skipped (output exists), "
+                 "1 failed"), "no summary on a terminal: %s", r.err);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Skipping, --force, --list, files given directly, --pattern */
 
@@ -448,6 +514,20 @@ static void test_all_skipped(void)
         "a batch with nothing left to do: %d %s", r.status, r.err);
 }
 
+/** OUTDIR inside the input folder: its outputs are not taken as inputs
+    by the next run. */
+static void test_out_dir_inside(void)
+{
+  write_signal("nest/a.wav", SF_FORMAT_WAV | SF_FORMAT_PCM_16, 1, 0.1, 1);
+  write_signal("nest/b/c.wav", SF_FORMAT_WAV | SF_FORMAT_PCM_16, 1, 0.1, 2);
+  carry_ok("process -m MODEL @nest -o @nest/wet");
+  const result again = carry("process -m MODEL @nest -o @nest/wet");
+  CHECK(again.status == 0 && says(&again, "2 files: 0 processed, 2 "
+                                          "skipped"),
+        "OUTDIR inside IN: %d %s", again.status, again.err);
+  CHECK(!file_exists("nest/wet/wet"), "the outputs were taken as inputs");
+}
+
 static void test_list_and_pattern(void)
 {
   char list[PATH_SIZE];
@@ -460,6 +540,13 @@ static void test_list_and_pattern(void)
         "--list: a folder's files and a file: found\n%s", found);
   CHECK(same_files("listed/float.wav", "ref/sub/deeper/float.wav"),
         "--list output differs from the one-file run");
+
+  const result from_stdin = wait_carry(
+    spawn_with("process -m MODEL --list - -o @stdin", at("list.txt"),
+               at("stderr.txt"), O_WRONLY | O_CREAT | O_TRUNC));
+  list_tree("stdin", found, sizeof(found));
+  CHECK(from_stdin.status == 0 && !strcmp(found, "Upper.WAV\nfloat.wav\n"),
+        "--list -: exit %d, found\n%s", from_stdin.status, found);
 
   carry_ok("process -m MODEL --pattern *.flac @in -o @flac");
   list_tree("flac", found, sizeof(found));
@@ -691,9 +778,11 @@ int main(void)
   }
   make_references();
   test_tree();
+  test_terminal_progress();
   test_skip_and_force();
   test_all_skipped();
   test_list_and_pattern();
+  test_out_dir_inside();
   test_shards();
   test_bad_arguments();
   test_interrupts();
