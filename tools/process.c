@@ -503,6 +503,27 @@ static void free_job(process_job *job)
   audio_job_free(&job->audio);
 }
 
+/** The closing report of a file: frames, time, peak, the gain
+    --normalize added, what ran at the file's rate. */
+static void describe_run(const process_job *job, const process_args *args,
+                         char *text, size_t size)
+{
+  char summary[256];
+  audio_job_describe(&job->audio, summary, sizeof(summary));
+  char rate[160];
+  carry_rate_stream_describe(job->streams[0], rate, sizeof(rate));
+  char normalized[96] = "";
+  if (args->is_normalized) {
+    const carry_model_spec *spec = carry_model_get_spec(job->shared->model);
+    snprintf(normalized, sizeof(normalized), ", normalized by %+.2f dB "
+             "(loudness %.2f dB, %s)", (double)job->shared->normalize_gain_db,
+             (double)spec->loudness_db,
+             spec->is_loudness_measured ? "measured" : "from the file");
+  }
+  snprintf(text, size, "%s%s; %s%s", summary, normalized, rate,
+           job->audio.latency ? " (compensated)" : "");
+}
+
 int process_one_file(const process_model *prepared, const process_args *args,
                      const char *in_path, const char *out_path,
                      atomic_uint_least64_t *meter, process_outcome *outcome)
@@ -519,8 +540,7 @@ int process_one_file(const process_model *prepared, const process_args *args,
     outcome->seconds_of_audio = (double)job.audio.n_frames /
                                 job.audio.in_info.samplerate;
     outcome->seconds_spent = job.audio.seconds_spent;
-    audio_job_describe(&job.audio, outcome->summary,
-                       sizeof(outcome->summary));
+    describe_run(&job, args, outcome->summary, sizeof(outcome->summary));
   }
   free_job(&job);
   return status;
@@ -528,24 +548,6 @@ int process_one_file(const process_model *prepared, const process_args *args,
 
 /* ------------------------------------------------------------------------ */
 /* One file */
-
-static void report(const process_job *job, const process_args *args)
-{
-  char summary[256];
-  audio_job_describe(&job->audio, summary, sizeof(summary));
-  char rate[160];
-  carry_rate_stream_describe(job->streams[0], rate, sizeof(rate));
-  char normalized[96] = "";
-  if (args->is_normalized) {
-    const carry_model_spec *spec = carry_model_get_spec(job->shared->model);
-    snprintf(normalized, sizeof(normalized), ", normalized by %+.2f dB "
-             "(loudness %.2f dB, %s)", (double)job->shared->normalize_gain_db,
-             (double)spec->loudness_db,
-             spec->is_loudness_measured ? "measured" : "from the file");
-  }
-  cli_note("%s%s; %s%s", summary, normalized, rate,
-           job->audio.latency ? " (compensated)" : "");
-}
 
 /** IN to OUT.  The input is opened before the model is loaded, so that
     an unreadable input is reported first, as it always was. */
@@ -564,7 +566,9 @@ static int process_single(const process_args *args)
     status = run_opened(&job, args, args->out_path);
   }
   if (status == CLI_EXIT_OK) {
-    report(&job, args);
+    char text[640];
+    describe_run(&job, args, text, sizeof(text));
+    cli_note("%s", text);
   }
   free_job(&job);
   process_model_free(&prepared);

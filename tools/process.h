@@ -53,7 +53,7 @@ typedef struct process_model {
 typedef struct process_outcome {
   double seconds_of_audio;         ///< Written to the output
   double seconds_spent;            ///< Reading, processing and writing
-  char summary[256];               ///< audio_job_describe()'s text
+  char summary[640];               ///< The one-file form's report
 } process_outcome;
 
 /** Loads the model, applies --param and --normalize; reports and returns
