@@ -9,8 +9,10 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +24,14 @@
    shape for it. */
 static char command_name[64] = "carry";
 
-static volatile sig_atomic_t interrupt_flag = 0;
+/* Set by the signal handler, read by the workers of a batch: a lock-free
+   atomic is safe in both places, where a volatile sig_atomic_t is only
+   safe within one thread. */
+static atomic_int interrupt_flag = 0;
+
+/* Set while a progress bar is drawn on stderr, so that messages first
+   clear its line; changed only while no other thread reports. */
+static bool clears_line = false;
 
 /* ------------------------------------------------------------------------ */
 /* Reporting */
@@ -38,11 +47,20 @@ const char *cli_command(void)
   return command_name;
 }
 
+void cli_clear_line_before_messages(bool is_cleared)
+{
+  clears_line = is_cleared;
+}
+
+/** One message, whole: the workers of a batch report at the same time. */
 static void vreport(const char *prefix, const char *format, va_list args)
 {
-  fprintf(stderr, "%s: %s", command_name, prefix);
+  flockfile(stderr);
+  fprintf(stderr, "%s%s: %s", clears_line ? "\r\033[K" : "", command_name,
+          prefix);
   vfprintf(stderr, format, args);
   fputc('\n', stderr);
+  funlockfile(stderr);
 }
 
 int cli_error(int exit_code, const char *format, ...)
@@ -74,9 +92,11 @@ int cli_usage_error(const char *format, ...)
 {
   va_list args;
   va_start(args, format);
+  flockfile(stderr);  // the hint stays with its message
   vreport("", format, args);
   va_end(args);
   fprintf(stderr, "Try '%s --help' for more information.\n", command_name);
+  funlockfile(stderr);
   return CLI_EXIT_USAGE;
 }
 
@@ -154,7 +174,10 @@ int cli_load_model(const char *path, carry_model **model)
 
 int cli_output_open(cli_output *output, const char *path)
 {
-  static const char suffix[] = ".XXXXXX";
+  /* Named so that one left by a killed run says what it is, and ends in
+     no audio extension, so that a later batch does not take it as
+     input. */
+  static const char suffix[] = ".carry-tmp-XXXXXX";
   output->path = strdup(path);
   output->temp_path = malloc(strlen(path) + sizeof(suffix));
   if (!output->path || !output->temp_path) {
@@ -176,13 +199,24 @@ int cli_output_open(cli_output *output, const char *path)
   return CLI_EXIT_OK;
 }
 
+static mode_t file_mode = 0;
+
+/** Reading the umask means setting it; done once, as worker threads may
+    create files and folders meanwhile. */
+static void read_umask(void)
+{
+  const mode_t mask = umask(0);
+  umask(mask);
+  file_mode = 0666 & ~mask;
+}
+
 /** mkstemp makes files only the owner may read; a finished output should
     look like any new file, so apply the usual mode under the umask. */
 static int new_file_mode(void)
 {
-  const mode_t mask = umask(0);
-  umask(mask);
-  return (int)(0666 & ~mask);
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, read_umask);
+  return (int)file_mode;
 }
 
 int cli_output_commit(cli_output *output)
@@ -214,7 +248,7 @@ void cli_output_discard(cli_output *output)
 static void on_interrupt(int signal_number)
 {
   (void)signal_number;
-  interrupt_flag = 1;
+  atomic_store(&interrupt_flag, 1);
 }
 
 void cli_catch_interrupts(void)
@@ -230,5 +264,5 @@ void cli_catch_interrupts(void)
 
 bool cli_interrupted(void)
 {
-  return interrupt_flag != 0;
+  return atomic_load(&interrupt_flag) != 0;
 }

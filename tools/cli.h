@@ -64,6 +64,12 @@ int cli_usage_error(const char *format, ...)
 /** Prints "carry SUBCOMMAND: message" on stderr for information. */
 void cli_note(const char *format, ...) __attribute__((format(printf, 1, 2)));
 
+/** While a progress bar is on stderr's last line, messages first clear
+    that line (the bar is redrawn after them).  Call with no other thread
+    reporting.  Every message above is written whole, whatever the
+    threads. */
+void cli_clear_line_before_messages(bool is_cleared);
+
 /* ------------------------------------------------------------------------ */
 /* Arguments */
 
@@ -105,8 +111,8 @@ typedef struct cli_output {
   char *temp_path;  ///< Where it is written meanwhile (exists until commit)
 } cli_output;
 
-/** Creates an empty temporary file beside `path` (named after it) for the
-    caller to open by `temp_path`; on failure reports the error and
+/** Creates an empty temporary file beside `path`, named after it
+    ("PATH.carry-tmp-XXXXXX"), for the caller to open by `temp_path`; on failure reports the error and
     returns CLI_EXIT_FILE (or CLI_EXIT_FAILED without memory). */
 int cli_output_open(cli_output *output, const char *path);
 

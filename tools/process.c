@@ -1,11 +1,12 @@
 /*
   carry process: runs a model over an audio file, one stream per channel,
-  and writes the result in the input's format.
+  and writes the result in the input's format; the arguments of both
+  forms, and the one-file form.
 */
 
+#include "process.h"
+
 #include "audio_job.h"
-#include "carry.h"
-#include "carry_rate.h"
 #include "cli.h"
 
 #include <float.h>
@@ -14,32 +15,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define DEFAULT_BLOCK 256
 #define MAX_BLOCK 1048576
-#define MAX_PARAMS 64
+#define MAX_JOBS 1024
+#define MAX_SHARDS 1000000
 
-/** The command line, checked for form but not yet against the model. */
-typedef struct process_args {
-  const char *model_path;
-  const char *in_path;
-  const char *out_path;
-  const char *params[MAX_PARAMS];  ///< "NAME=VALUE" as typed
-  int n_params;
-  uint32_t block;                  ///< T: frames per read and per call
-  bool is_unsettled;               ///< Start from the model's own state
-  bool is_normalized;              ///< Bring the output to -18 dB
-  carry_rate_mode rate_mode;       ///< How a model of another rate runs
-  bool keeps_latency;              ///< Write the delay, as the plugin does
-} process_args;
-
-/** Everything a run holds, so that one function can free it all. */
+/** One file's run: the shared model, and this file's streams and audio. */
 typedef struct process_job {
-  carry_model *model;
+  const process_model *shared;
   carry_rate_stream **streams;     ///< (C) one per channel
   audio_job audio;
-  float knobs[CARRY_MAX_KNOBS];    ///< (N - 1) conditioning values
-  float normalize_gain_db;         ///< Added to the output gain
+  atomic_uint_least64_t *meter;    ///< Microseconds of audio run, or NULL
 } process_job;
 
 /* ------------------------------------------------------------------------ */
@@ -49,10 +37,15 @@ static void print_help(void)
 {
   printf(
     "Usage: carry process --model FILE [OPTION]... IN OUT\n"
+    "  or:  carry process --model FILE [OPTION]... IN... -o OUTDIR\n"
+    "  or:  carry process --model FILE [OPTION]... --list FILE -o OUTDIR\n"
     "\n"
     "Runs every channel of the audio file IN through its own stream of the\n"
     "model and writes OUT with IN's sample rate, format and sample type.\n"
     "IN may be any file libsndfile reads; OUT may be the same file.\n"
+    "With -o, each IN is a file or a folder (searched recursively) and the\n"
+    "outputs go into OUTDIR, mirroring each folder's tree; a file given\n"
+    "directly goes to OUTDIR/its name.\n"
     "\n"
     "  -m, --model FILE        the model: RTNeural/AIDA-X Keras JSON,\n"
     "                          GuitarML PyTorch JSON or NAM .nam (LSTM)\n"
@@ -77,11 +70,27 @@ static void print_help(void)
     "                          plays it; by default OUT is aligned with IN\n"
     "  -h, --help              shows this help\n"
     "\n"
+    "Batches (with -o):\n"
+    "  -o, --output-dir DIR    where the outputs go (created if missing)\n"
+    "      --list FILE         reads inputs from FILE, one path a line\n"
+    "                          ('-': standard input), besides any IN\n"
+    "      --pattern GLOB      the file names taken from folders (default:\n"
+    "                          .wav .flac .aiff .aif .ogg in any case)\n"
+    "  -f, --force             overwrites existing outputs; without it they\n"
+    "                          are skipped, so a stopped batch can be rerun\n"
+    "  -j, --jobs N            files processed at once, 1..%d (default: the\n"
+    "                          number of online cores)\n"
+    "      --shard K/N         processes only the K-th of N parts of the\n"
+    "                          sorted input list; K counts from 0\n"
+    "\n"
     "Reports frames, channels, duration, speed, output peak, clipped\n"
-    "samples and the normalising gain on stderr.  Exit status: 0 success,\n"
-    "1 processing failed, 2 usage error (including an unknown knob or a\n"
-    "value out of range), 3 model error, 4 audio file error.\n",
-    MAX_BLOCK, DEFAULT_BLOCK, (double)CARRY_NORMALIZED_LOUDNESS_DB);
+    "samples and the normalising gain on stderr; a batch shows a progress\n"
+    "bar on a terminal, else a line per file.  Exit status: 0 success (in\n"
+    "a batch: every file processed or skipped), 1 processing failed or\n"
+    "interrupted, 2 usage error (including an unknown knob or a value out\n"
+    "of range), 3 model error, 4 audio file error (in a batch: some files\n"
+    "failed, the others were written).\n",
+    MAX_BLOCK, DEFAULT_BLOCK, (double)CARRY_NORMALIZED_LOUDNESS_DB, MAX_JOBS);
 }
 
 static int parse_block(const char *text, uint32_t *block)
@@ -92,6 +101,33 @@ static int parse_block(const char *text, uint32_t *block)
                            "not '%s'", MAX_BLOCK, text);
   }
   *block = (uint32_t)value;
+  return -1;
+}
+
+static int parse_jobs(const char *text, int *n_jobs)
+{
+  long value = 0;
+  if (!cli_parse_long(text, 1, MAX_JOBS, &value)) {
+    return cli_usage_error("--jobs must be a whole number from 1 to %d, "
+                           "not '%s'", MAX_JOBS, text);
+  }
+  *n_jobs = (int)value;
+  return -1;
+}
+
+/** "K/N" with 0 <= K < N. */
+static int parse_shard(const char *text, process_args *args)
+{
+  const char *slash = strchr(text, '/');
+  char index[32] = "";
+  if (slash && slash - text < (long)sizeof(index)) {
+    memcpy(index, text, (size_t)(slash - text));
+  }
+  if (!slash || !cli_parse_long(slash + 1, 1, MAX_SHARDS, &args->n_shards) ||
+      !cli_parse_long(index, 0, args->n_shards - 1, &args->shard_index)) {
+    return cli_usage_error("--shard must be K/N with N from 1 to %d and K "
+                           "from 0 to N-1, not '%s'", MAX_SHARDS, text);
+  }
   return -1;
 }
 
@@ -113,29 +149,77 @@ static int parse_rate_mode(const char *text, carry_rate_mode *mode)
 
 static int add_param(process_args *args, const char *text)
 {
-  if (args->n_params == MAX_PARAMS) {
-    return cli_usage_error("more than %d --param options", MAX_PARAMS);
+  if (args->n_params == PROCESS_MAX_PARAMS) {
+    return cli_usage_error("more than %d --param options",
+                           PROCESS_MAX_PARAMS);
   }
   args->params[args->n_params++] = text;
   return -1;
 }
 
-static int check_positionals(process_args *args, int n_left, char **left)
+/** The batch options given without -o, for the message; NULL if none. */
+static const char *batch_option_without_dir(const process_args *args,
+                                            bool has_jobs)
+{
+  return args->list_path ? "--list"
+         : args->pattern ? "--pattern"
+         : args->is_forced ? "--force"
+         : has_jobs ? "--jobs"
+         : args->n_shards > 1 ? "--shard"
+         : NULL;
+}
+
+static int check_batch_inputs(process_args *args, int n_left, char **left)
+{
+  if (n_left == 0 && !args->list_path) {
+    return cli_usage_error("missing input files or folders (IN... or "
+                           "--list FILE) before -o %s", args->out_dir);
+  }
+  args->inputs = left;
+  args->n_inputs = n_left;
+  return -1;
+}
+
+static int check_positionals(process_args *args, int n_left, char **left,
+                             bool has_jobs)
 {
   if (!args->model_path) {
     return cli_usage_error("missing --model FILE");
+  }
+  if (args->out_dir) {
+    return check_batch_inputs(args, n_left, left);
+  }
+  const char *option = batch_option_without_dir(args, has_jobs);
+  if (option) {
+    return cli_usage_error("%s works on batches: give the output folder "
+                           "with -o OUTDIR", option);
   }
   if (n_left < 2) {
     return cli_usage_error(n_left ? "missing output file OUT"
                                   : "missing input file IN and output OUT");
   }
   if (n_left > 2) {
-    return cli_usage_error("too many arguments: '%s' after IN and OUT",
-                           left[2]);
+    return cli_usage_error("too many arguments: '%s' after IN and OUT "
+                           "(for many inputs, give the output folder with "
+                           "-o OUTDIR)", left[2]);
   }
   args->in_path = left[0];
   args->out_path = left[1];
   return -1;
+}
+
+static int online_cores(void)
+{
+  const long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n < 1 ? 1 : n > MAX_JOBS ? MAX_JOBS : (int)n;
+}
+
+static void set_defaults(process_args *args)
+{
+  memset(args, 0, sizeof(*args));
+  args->block = DEFAULT_BLOCK;
+  args->n_jobs = online_cores();
+  args->n_shards = 1;
 }
 
 /** Returns -1 to go on, else the exit code. */
@@ -149,14 +233,20 @@ static int parse_args(int argc, char **argv, process_args *args)
     {"normalize", no_argument, NULL, 'N'},
     {"rate-mode", required_argument, NULL, 'r'},
     {"keep-latency", no_argument, NULL, 'L'},
+    {"output-dir", required_argument, NULL, 'o'},
+    {"list", required_argument, NULL, 'l'},
+    {"pattern", required_argument, NULL, 'P'},
+    {"force", no_argument, NULL, 'f'},
+    {"jobs", required_argument, NULL, 'j'},
+    {"shard", required_argument, NULL, 'K'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
   };
-  memset(args, 0, sizeof(*args));
-  args->block = DEFAULT_BLOCK;
+  set_defaults(args);
+  bool has_jobs = false;
   int option, status = -1;
-  while (status < 0 &&
-         (option = getopt_long(argc, argv, "m:p:b:r:h", options, NULL)) != -1) {
+  while (status < 0 && (option = getopt_long(argc, argv, "m:p:b:r:o:fj:h",
+                                             options, NULL)) != -1) {
     switch (option) {
     case 'm': args->model_path = optarg; break;
     case 'p': status = add_param(args, optarg); break;
@@ -165,6 +255,13 @@ static int parse_args(int argc, char **argv, process_args *args)
     case 'N': args->is_normalized = true; break;
     case 'r': status = parse_rate_mode(optarg, &args->rate_mode); break;
     case 'L': args->keeps_latency = true; break;
+    case 'o': args->out_dir = optarg; break;
+    case 'l': args->list_path = optarg; break;
+    case 'P': args->pattern = optarg; break;
+    case 'f': args->is_forced = true; break;
+    case 'j': status = parse_jobs(optarg, &args->n_jobs); has_jobs = true;
+              break;
+    case 'K': status = parse_shard(optarg, args); break;
     case 'h': print_help(); return CLI_EXIT_OK;
     default: return cli_bad_option();
     }
@@ -172,7 +269,7 @@ static int parse_args(int argc, char **argv, process_args *args)
   if (status >= 0) {
     return status;
   }
-  return check_positionals(args, argc - optind, argv + optind);
+  return check_positionals(args, argc - optind, argv + optind, has_jobs);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -250,14 +347,15 @@ static int apply_param(const carry_model *model, const char *text,
   return CLI_EXIT_OK;
 }
 
-static int apply_params(process_job *job, const process_args *args)
+static int apply_params(process_model *prepared, const process_args *args)
 {
-  const carry_model_spec *spec = carry_model_get_spec(job->model);
+  const carry_model_spec *spec = carry_model_get_spec(prepared->model);
   for (int k = 0; k + 1 < spec->n_inputs; ++k) {
-    job->knobs[k] = spec->knobs[k].value;
+    prepared->knobs[k] = spec->knobs[k].value;
   }
   for (int p = 0; p < args->n_params; ++p) {
-    const int status = apply_param(job->model, args->params[p], job->knobs);
+    const int status = apply_param(prepared->model, args->params[p],
+                                   prepared->knobs);
     if (status != CLI_EXIT_OK) {
       return status;
     }
@@ -266,36 +364,65 @@ static int apply_params(process_job *job, const process_args *args)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Setting up */
+/* The model, prepared once */
 
 /** --normalize: the gain that brings the model to the common loudness,
     from its file or measured, added to its output gain. */
-static int normalize(process_job *job)
+static int normalize(process_model *prepared)
 {
   carry_error err = {CARRY_SUCCESS, ""};
-  if (carry_model_measure_loudness(job->model, &err) != CARRY_SUCCESS) {
+  carry_model *model = prepared->model;
+  if (carry_model_measure_loudness(model, &err) != CARRY_SUCCESS) {
     return cli_error(CLI_EXIT_FAILED, "cannot measure the model's loudness: "
                      "%s", err.message);
   }
-  carry_model_spec spec = *carry_model_get_spec(job->model);
-  job->normalize_gain_db = carry_model_normalize_gain_db(job->model);
-  spec.out_gain_db += job->normalize_gain_db;
-  if (carry_model_set_info(job->model, &spec, &err) != CARRY_SUCCESS) {
+  carry_model_spec spec = *carry_model_get_spec(model);
+  prepared->normalize_gain_db = carry_model_normalize_gain_db(model);
+  spec.out_gain_db += prepared->normalize_gain_db;
+  if (carry_model_set_info(model, &spec, &err) != CARRY_SUCCESS) {
     return cli_error(CLI_EXIT_MODEL, "--normalize: cannot add %+.2f dB to "
                      "the model's loudness of %.2f dB: %s",
-                     (double)job->normalize_gain_db,
+                     (double)prepared->normalize_gain_db,
                      (double)spec.loudness_db, err.message);
   }
   return CLI_EXIT_OK;
+}
+
+int process_model_prepare(process_model *prepared, const process_args *args)
+{
+  memset(prepared, 0, sizeof(*prepared));
+  int status = cli_load_model(args->model_path, &prepared->model);
+  if (status == CLI_EXIT_OK) {
+    status = apply_params(prepared, args);
+  }
+  if (status == CLI_EXIT_OK && args->is_normalized) {
+    status = normalize(prepared);
+  }
+  return status;
+}
+
+void process_model_free(process_model *prepared)
+{
+  carry_model_free(prepared->model);
+  prepared->model = NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* One file's streams */
+
+static const float *job_knobs(const process_job *job)
+{
+  const bool has_knobs =
+    carry_model_get_spec(job->shared->model)->n_inputs > 1;
+  return has_knobs ? job->shared->knobs : NULL;
 }
 
 /** Each stream runs silence until its output settles, as the plugin does
     after loading, so that both start from the same state. */
 static void settle_streams(process_job *job)
 {
-  const bool has_knobs = carry_model_get_spec(job->model)->n_inputs > 1;
   for (int c = 0; c < job->audio.n_channels; ++c) {
-    carry_rate_stream_settle(job->streams[c], has_knobs ? job->knobs : NULL,
+    carry_rate_stream_settle(job->streams[c], job_knobs(job),
                              CARRY_SETTLE_SAMPLES);
   }
 }
@@ -313,44 +440,20 @@ static int create_streams(process_job *job, const process_args *args)
   const double rate = job->audio.in_info.samplerate;
   for (int c = 0; c < n_channels; ++c) {
     carry_error err = {CARRY_SUCCESS, ""};
-    job->streams[c] = carry_rate_stream_create(job->model, rate,
+    job->streams[c] = carry_rate_stream_create(job->shared->model, rate,
                                                args->rate_mode, args->block,
                                                &err);
     if (!job->streams[c]) {
       return cli_error(err.status == CARRY_ERR_NO_MEMORY ? CLI_EXIT_FAILED
                                                          : CLI_EXIT_USAGE,
-                       "cannot run the model on '%s': %s", args->in_path,
-                       err.message);
+                       "cannot run the model on '%s': %s",
+                       job->audio.in_path, err.message);
     }
   }
   if (!args->keeps_latency) {
     job->audio.latency = carry_rate_stream_latency(job->streams[0]);
   }
   return audio_job_allocate(&job->audio, args->block);
-}
-
-static int set_up(process_job *job, const process_args *args)
-{
-  int status = audio_job_open_input(&job->audio, args->in_path);
-  if (status == CLI_EXIT_OK) {
-    status = cli_load_model(args->model_path, &job->model);
-  }
-  if (status == CLI_EXIT_OK) {
-    status = apply_params(job, args);
-  }
-  if (status == CLI_EXIT_OK && args->is_normalized) {
-    status = normalize(job);
-  }
-  if (status == CLI_EXIT_OK) {
-    status = create_streams(job, args);
-  }
-  if (status == CLI_EXIT_OK && !args->is_unsettled) {
-    settle_streams(job);
-  }
-  if (status == CLI_EXIT_OK) {
-    status = audio_job_open_output(&job->audio, args->out_path);
-  }
-  return status;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -361,27 +464,33 @@ static void process_channel(void *context, int c, float *samples,
                             uint32_t n)
 {
   process_job *job = context;
-  const bool has_knobs = carry_model_get_spec(job->model)->n_inputs > 1;
-  carry_rate_stream_process(job->streams[c], samples,
-                       has_knobs ? job->knobs : NULL, samples, n);
+  carry_rate_stream_process(job->streams[c], samples, job_knobs(job),
+                            samples, n);
+  if (c == 0 && job->meter) {
+    const double rate = job->audio.in_info.samplerate;
+    atomic_fetch_add_explicit(job->meter, (uint_least64_t)(1e6 * n / rate),
+                              memory_order_relaxed);
+  }
 }
 
-static void report(const process_job *job, const process_args *args)
+/** Everything after the input is open: streams, output, the run. */
+static int run_opened(process_job *job, const process_args *args,
+                      const char *out_path)
 {
-  char summary[256];
-  audio_job_describe(&job->audio, summary, sizeof(summary));
-  char rate[160];
-  carry_rate_stream_describe(job->streams[0], rate, sizeof(rate));
-  char normalized[96] = "";
-  if (args->is_normalized) {
-    const carry_model_spec *spec = carry_model_get_spec(job->model);
-    snprintf(normalized, sizeof(normalized), ", normalized by %+.2f dB "
-             "(loudness %.2f dB, %s)", (double)job->normalize_gain_db,
-             (double)spec->loudness_db,
-             spec->is_loudness_measured ? "measured" : "from the file");
+  int status = create_streams(job, args);
+  if (status == CLI_EXIT_OK && !args->is_unsettled) {
+    settle_streams(job);
   }
-  cli_note("%s%s; %s%s", summary, normalized, rate,
-           job->audio.latency ? " (compensated)" : "");
+  if (status == CLI_EXIT_OK) {
+    status = audio_job_open_output(&job->audio, out_path);
+  }
+  if (status == CLI_EXIT_OK) {
+    status = audio_job_run(&job->audio, process_channel, job);
+  }
+  if (status == CLI_EXIT_OK) {
+    status = audio_job_finish(&job->audio);
+  }
+  return status;
 }
 
 static void free_job(process_job *job)
@@ -390,30 +499,89 @@ static void free_job(process_job *job)
     carry_rate_stream_free(job->streams[c]);
   }
   free(job->streams);
+  job->streams = NULL;
   audio_job_free(&job->audio);
-  carry_model_free(job->model);
+}
+
+/** The closing report of a file: frames, time, peak, the gain
+    --normalize added, what ran at the file's rate. */
+static void describe_run(const process_job *job, const process_args *args,
+                         char *text, size_t size)
+{
+  char summary[256];
+  audio_job_describe(&job->audio, summary, sizeof(summary));
+  char rate[160];
+  carry_rate_stream_describe(job->streams[0], rate, sizeof(rate));
+  char normalized[96] = "";
+  if (args->is_normalized) {
+    const carry_model_spec *spec = carry_model_get_spec(job->shared->model);
+    snprintf(normalized, sizeof(normalized), ", normalized by %+.2f dB "
+             "(loudness %.2f dB, %s)", (double)job->shared->normalize_gain_db,
+             (double)spec->loudness_db,
+             spec->is_loudness_measured ? "measured" : "from the file");
+  }
+  snprintf(text, size, "%s%s; %s%s", summary, normalized, rate,
+           job->audio.latency ? " (compensated)" : "");
+}
+
+int process_one_file(const process_model *prepared, const process_args *args,
+                     const char *in_path, const char *out_path,
+                     atomic_uint_least64_t *meter, process_outcome *outcome)
+{
+  process_job job;
+  memset(&job, 0, sizeof(job));
+  job.shared = prepared;
+  job.meter = meter;
+  int status = audio_job_open_input(&job.audio, in_path);
+  if (status == CLI_EXIT_OK) {
+    status = run_opened(&job, args, out_path);
+  }
+  if (status == CLI_EXIT_OK) {
+    outcome->seconds_of_audio = (double)job.audio.n_frames /
+                                job.audio.in_info.samplerate;
+    outcome->seconds_spent = job.audio.seconds_spent;
+    describe_run(&job, args, outcome->summary, sizeof(outcome->summary));
+  }
+  free_job(&job);
+  return status;
+}
+
+/* ------------------------------------------------------------------------ */
+/* One file */
+
+/** IN to OUT.  The input is opened before the model is loaded, so that
+    an unreadable input is reported first, as it always was. */
+static int process_single(const process_args *args)
+{
+  process_model prepared;
+  memset(&prepared, 0, sizeof(prepared));
+  process_job job;
+  memset(&job, 0, sizeof(job));
+  job.shared = &prepared;
+  int status = audio_job_open_input(&job.audio, args->in_path);
+  if (status == CLI_EXIT_OK) {
+    status = process_model_prepare(&prepared, args);
+  }
+  if (status == CLI_EXIT_OK) {
+    status = run_opened(&job, args, args->out_path);
+  }
+  if (status == CLI_EXIT_OK) {
+    char text[640];
+    describe_run(&job, args, text, sizeof(text));
+    cli_note("%s", text);
+  }
+  free_job(&job);
+  process_model_free(&prepared);
+  return status;
 }
 
 int carry_process(int argc, char **argv)
 {
   process_args args;
-  int status = parse_args(argc, argv, &args);
+  const int status = parse_args(argc, argv, &args);
   if (status >= 0) {
     return status;
   }
-  process_job job;
-  memset(&job, 0, sizeof(job));
   cli_catch_interrupts();
-  status = set_up(&job, &args);
-  if (status == CLI_EXIT_OK) {
-    status = audio_job_run(&job.audio, process_channel, &job);
-  }
-  if (status == CLI_EXIT_OK) {
-    status = audio_job_finish(&job.audio);
-  }
-  if (status == CLI_EXIT_OK) {
-    report(&job, &args);
-  }
-  free_job(&job);
-  return status;
+  return args.out_dir ? process_batch(&args) : process_single(&args);
 }

@@ -1,0 +1,791 @@
+/*
+  `carry process` on batches, through the built binary ($CARRY_EXE): a tree
+  of mixed files (mono, stereo, 16/24-bit, float, FLAC, one corrupt file)
+  mirrored into an output folder, each output bit for bit the one-file
+  run's, the same with -j 1 and -j 2; skipping and --force; --list and
+  files given directly; --shard partitions; SIGINT and SIGKILL leaving no
+  partial file under a final name; bad arguments with their messages.
+*/
+
+#include "harness.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sndfile.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define PATH_SIZE 4096
+#define TEXT_SIZE 16384
+#define MAX_WORDS 40
+#define MAX_FILES 64
+#define TEMP_MARK ".carry-tmp-"  // what cli_output adds to a temporary
+
+static char root[1024];      // the test's temporary folder
+static char model[PATH_SIZE];
+
+/** The audio files of the mixed tree, relative to "in/". */
+typedef struct tree_file {
+  const char *name;
+  int format;
+  int channels;
+  double seconds;
+} tree_file;
+
+static const tree_file tree[] = {
+  {"mono16.wav", SF_FORMAT_WAV | SF_FORMAT_PCM_16, 1, 0.5},
+  {"sub/stereo24.wav", SF_FORMAT_WAV | SF_FORMAT_PCM_24, 2, 0.4},
+  {"sub/deeper/float.wav", SF_FORMAT_WAV | SF_FORMAT_FLOAT, 1, 0.3},
+  {"sub/stereo16.flac", SF_FORMAT_FLAC | SF_FORMAT_PCM_16, 2, 0.3},
+  {"Upper.WAV", SF_FORMAT_WAV | SF_FORMAT_PCM_24, 1, 0.2},
+};
+#define N_TREE (sizeof(tree) / sizeof(tree[0]))
+
+/* ------------------------------------------------------------------------ */
+/* Paths and files */
+
+/** snprintf for paths, where the test folder keeps every name short; the
+    wrapper spares the truncation warnings of names built from names. */
+static void format_text(char *out, size_t size, const char *format, ...)
+  __attribute__((format(printf, 3, 4)));
+
+static void format_text(char *out, size_t size, const char *format, ...)
+{
+  va_list args;
+  va_start(args, format);
+  vsnprintf(out, size, format, args);
+  va_end(args);
+}
+
+/** `name` under the test folder, in one of a few rotating buffers. */
+static const char *at(const char *name)
+{
+  static char paths[16][PATH_SIZE];
+  static int next = 0;
+  char *path = paths[next++ % 16];
+  format_text(path, PATH_SIZE, "%s/%s", root, name);
+  return path;
+}
+
+/** mkdir -p for the folder above `path`. */
+static void make_parents(const char *path)
+{
+  char dir[PATH_SIZE];
+  format_text(dir, sizeof(dir), "%s", path);
+  for (char *slash = strchr(dir + 1, '/'); slash;
+       slash = strchr(slash + 1, '/')) {
+    *slash = '\0';
+    mkdir(dir, 0777);
+    *slash = '/';
+  }
+}
+
+static void write_text(const char *name, const char *text)
+{
+  make_parents(at(name));
+  FILE *file = fopen(at(name), "w");
+  if (file) {
+    fputs(text, file);
+    fclose(file);
+  }
+}
+
+static char *slurp(const char *path, size_t *size)
+{
+  FILE *file = fopen(path, "rb");
+  if (!file) {
+    return NULL;
+  }
+  fseek(file, 0, SEEK_END);
+  const long length = ftell(file);
+  rewind(file);
+  char *bytes = malloc((size_t)length + 1);
+  *size = bytes ? fread(bytes, 1, (size_t)length, file) : 0;
+  if (bytes) {
+    bytes[*size] = '\0';
+  }
+  fclose(file);
+  return bytes;
+}
+
+static bool same_files(const char *name_a, const char *name_b)
+{
+  size_t n_a = 0, n_b = 0;
+  char *a = slurp(at(name_a), &n_a), *b = slurp(at(name_b), &n_b);
+  const bool same = a && b && n_a == n_b && !memcmp(a, b, n_a);
+  free(a);
+  free(b);
+  return same;
+}
+
+static bool file_exists(const char *name)
+{
+  struct stat info;
+  return stat(at(name), &info) == 0;
+}
+
+/** Every file under `dir`, as paths relative to it, sorted, one a line. */
+static void list_tree_into(const char *dir, const char *relative,
+                           char *text, size_t size)
+{
+  char path[PATH_SIZE];
+  format_text(path, sizeof(path), "%s%s%s", dir, relative[0] ? "/" : "",
+           relative);
+  struct dirent **entries = NULL;
+  const int n = scandir(path, &entries, NULL, alphasort);
+  for (int k = 0; k < n; ++k) {
+    const char *name = entries[k]->d_name;
+    char below[PATH_SIZE], full[PATH_SIZE];
+    format_text(below, sizeof(below), "%s%s%s", relative,
+             relative[0] ? "/" : "", name);
+    format_text(full, sizeof(full), "%s/%s", dir, below);
+    struct stat info;
+    if (strcmp(name, ".") && strcmp(name, "..") && !stat(full, &info)) {
+      if (S_ISDIR(info.st_mode)) {
+        list_tree_into(dir, below, text, size);
+      } else {
+        const size_t used = strlen(text);
+        format_text(text + used, size - used, "%s\n", below);
+      }
+    }
+    free(entries[k]);
+  }
+  free(entries);
+}
+
+static void list_tree(const char *name, char *text, size_t size)
+{
+  text[0] = '\0';
+  list_tree_into(at(name), "", text, size);
+}
+
+static void remove_tree(const char *path)
+{
+  struct stat info;
+  if (lstat(path, &info) != 0) {
+    return;
+  }
+  DIR *dir = S_ISDIR(info.st_mode) ? opendir(path) : NULL;
+  for (struct dirent *e = dir ? readdir(dir) : NULL; e; e = readdir(dir)) {
+    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+      char below[PATH_SIZE];
+      format_text(below, sizeof(below), "%s/%s", path, e->d_name);
+      remove_tree(below);
+    }
+  }
+  if (dir) {
+    closedir(dir);
+    rmdir(path);
+  } else {
+    unlink(path);
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Audio */
+
+static bool write_signal(const char *name, int format, int channels,
+                         double seconds, uint64_t seed)
+{
+  const size_t n = (size_t)(48000.0 * seconds);
+  float *mono = malloc(n * sizeof(float));
+  float *frames = malloc(n * (size_t)channels * sizeof(float));
+  bool ok = mono && frames;
+  for (int c = 0; ok && c < channels; ++c) {
+    test_signal(mono, n, seed + (uint64_t)c);
+    for (size_t t = 0; t < n; ++t) {
+      frames[t * (size_t)channels + (size_t)c] = mono[t];
+    }
+  }
+  make_parents(at(name));
+  SF_INFO info = {0, 48000, channels, format, 0, 0};
+  SNDFILE *file = ok ? sf_open(at(name), SFM_WRITE, &info) : NULL;
+  ok = file && sf_writef_float(file, frames, (sf_count_t)n) ==
+                 (sf_count_t)n;
+  if (file) {
+    sf_close(file);
+  }
+  free(mono);
+  free(frames);
+  return ok;
+}
+
+/** Frames in an audio file, or -1 if libsndfile cannot read it whole. */
+static long long count_frames(const char *path)
+{
+  SF_INFO info;
+  memset(&info, 0, sizeof(info));
+  SNDFILE *file = sf_open(path, SFM_READ, &info);
+  if (!file) {
+    return -1;
+  }
+  float frame[8];
+  long long n = 0;
+  while (info.channels <= 8 && sf_readf_float(file, frame, 1) == 1) {
+    ++n;
+  }
+  sf_close(file);
+  return n == info.frames ? n : -1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Running carry */
+
+typedef struct result {
+  int status;           ///< Exit code, or -1 if killed
+  char err[TEXT_SIZE];  ///< stderr
+} result;
+
+/** `text` with "@" standing for the test folder and a slash, and "MODEL"
+    for the model file. */
+static void expand(const char *text, char *out, size_t size)
+{
+  size_t used = 0;
+  for (const char *p = text; *p && used + 1 < size; ++p) {
+    if (*p == '@') {
+      used += (size_t)snprintf(out + used, size - used, "%s/", root);
+    } else if (!strncmp(p, "MODEL", 5)) {
+      used += (size_t)snprintf(out + used, size - used, "%s", model);
+      p += 4;
+    } else {
+      out[used++] = *p;
+    }
+    used = used < size ? used : size - 1;
+  }
+  out[used] = '\0';
+}
+
+/** argv for carry: the expanded, space-separated words of `command`,
+    kept in a static buffer until the next call. */
+static void split_words(const char *command, char **argv)
+{
+  static char words[TEXT_SIZE];
+  expand(command, words, sizeof(words));
+  int argc = 0;
+  argv[argc++] = getenv("CARRY_EXE");
+  for (char *w = strtok(words, " "); w && argc < MAX_WORDS - 1;
+       w = strtok(NULL, " ")) {
+    argv[argc++] = w;
+  }
+  argv[argc] = NULL;
+}
+
+/** Starts carry with `stderr_path` as its stderr (opened with `flags`)
+    and `stdin_path`, if not NULL, as its stdin; returns its process id or
+    -1. */
+static pid_t spawn_with(const char *command, const char *stdin_path,
+                        const char *stderr_path, int flags)
+{
+  char *argv[MAX_WORDS];
+  split_words(command, argv);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  if (stdin_path) {
+    posix_spawn_file_actions_addopen(&actions, 0, stdin_path, O_RDONLY, 0);
+  }
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, stderr_path, flags, 0644);
+  pid_t pid = -1;
+  if (posix_spawn(&pid, argv[0], &actions, NULL, argv, environ) != 0) {
+    pid = -1;
+  }
+  posix_spawn_file_actions_destroy(&actions);
+  return pid;
+}
+
+static pid_t spawn_carry(const char *command)
+{
+  return spawn_with(command, NULL, at("stderr.txt"),
+                    O_WRONLY | O_CREAT | O_TRUNC);
+}
+
+static int exit_code(pid_t pid)
+{
+  int wait_status = 0;
+  if (pid > 0 && waitpid(pid, &wait_status, 0) == pid &&
+      WIFEXITED(wait_status)) {
+    return WEXITSTATUS(wait_status);
+  }
+  return -1;
+}
+
+static result wait_carry(pid_t pid)
+{
+  result r;
+  r.status = exit_code(pid);
+  size_t size = 0;
+  char *text = slurp(at("stderr.txt"), &size);
+  format_text(r.err, sizeof(r.err), "%s", text ? text : "");
+  free(text);
+  return r;
+}
+
+/** Runs carry with stderr on a new pseudo-terminal, as at a user's
+    terminal, and collects what it draws there. */
+static result carry_on_terminal(const char *command)
+{
+  result r = {-1, ""};
+  const int master = posix_openpt(O_RDWR | O_NOCTTY);
+  if (master < 0 || grantpt(master) || unlockpt(master)) {
+    CHECK(false, "no pseudo-terminal");
+    return r;
+  }
+  const pid_t pid = spawn_with(command, NULL, ptsname(master),
+                              O_RDWR | O_NOCTTY);
+  /* Read while it runs, so that it never blocks on a full terminal,
+     until its end closes (Linux then reports EIO). */
+  size_t used = 0;
+  ssize_t n = 0;
+  while (pid > 0 && used + 1 < sizeof(r.err) &&
+         (n = read(master, r.err + used, sizeof(r.err) - 1 - used)) > 0) {
+    used += (size_t)n;
+  }
+  r.err[used] = '\0';
+  r.status = exit_code(pid);
+  close(master);
+  return r;
+}
+
+static result carry(const char *command)
+{
+  return wait_carry(spawn_carry(command));
+}
+
+static bool carry_ok(const char *command)
+{
+  const result r = carry(command);
+  return CHECK(r.status == 0, "'%s' exited %d: %s", command, r.status,
+               r.err);
+}
+
+/** The message (expanded) is in stderr. */
+static bool says(const result *r, const char *message)
+{
+  char expected[PATH_SIZE];
+  expand(message, expected, sizeof(expected));
+  return strstr(r->err, expected) != NULL;
+}
+
+static int count_lines_with(const char *text, const char *part)
+{
+  int n = 0;
+  for (const char *p = strstr(text, part); p; p = strstr(p + 1, part)) {
+    ++n;
+  }
+  return n;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The mixed tree */
+
+static bool make_tree(void)
+{
+  bool ok = true;
+  for (size_t k = 0; k < N_TREE; ++k) {
+    char name[PATH_SIZE];
+    format_text(name, sizeof(name), "in/%s", tree[k].name);
+    ok = ok && write_signal(name, tree[k].format, tree[k].channels,
+                            tree[k].seconds, 10 + k);
+  }
+  write_text("in/sub/corrupt.wav", "RIFF\x24\x00\x00\x00WAVEjunk");
+  write_text("in/notes.txt", "not audio, not matched\n");
+  return CHECK(ok, "cannot write the input tree");
+}
+
+/** The one-file run of every tree file, as ref/NAME. */
+static void make_references(void)
+{
+  for (size_t k = 0; k < N_TREE; ++k) {
+    char command[PATH_SIZE], out[PATH_SIZE];
+    format_text(out, sizeof(out), "ref/%s", tree[k].name);
+    make_parents(at(out));
+    format_text(command, sizeof(command), "process -m MODEL @in/%s @%s",
+             tree[k].name, out);
+    carry_ok(command);
+  }
+}
+
+/** `dir` holds exactly the tree's outputs, each equal to its reference. */
+static void check_mirrored(const char *dir)
+{
+  char found[TEXT_SIZE], expected[TEXT_SIZE];
+  list_tree(dir, found, sizeof(found));
+  list_tree("ref", expected, sizeof(expected));
+  CHECK(!strcmp(found, expected), "%s holds\n%sinstead of\n%s", dir, found,
+        expected);
+  for (size_t k = 0; k < N_TREE; ++k) {
+    char out[PATH_SIZE], ref[PATH_SIZE];
+    format_text(out, sizeof(out), "%s/%s", dir, tree[k].name);
+    format_text(ref, sizeof(ref), "ref/%s", tree[k].name);
+    CHECK(same_files(out, ref), "%s differs from the one-file run", out);
+  }
+}
+
+static void test_tree(void)
+{
+  const result r = carry("process -m MODEL -j 2 @in -o @out2");
+  CHECK(r.status == 4, "a batch with a corrupt file exited %d: %s",
+        r.status, r.err);
+  CHECK(says(&r, "carry process: cannot read audio file "
+                 "'@in/sub/corrupt.wav'"),
+        "the corrupt file is not reported: %s", r.err);
+  CHECK(says(&r, "6 files: 5 processed, 0 skipped (output exists), "
+                 "1 failed"),
+        "the summary is wrong: %s", r.err);
+  CHECK(count_lines_with(r.err, "] '") == 5,
+        "not one progress line per processed file: %s", r.err);
+  check_mirrored("out2");
+
+  const result one = carry("process -m MODEL -j 1 @in -o @out1");
+  CHECK(one.status == 4, "-j 1 exited %d: %s", one.status, one.err);
+  check_mirrored("out1");
+}
+
+/** On a terminal: a bar redrawn in place, messages on lines of their own,
+    no line per file; the summary at the end. */
+static void test_terminal_progress(void)
+{
+  const result r = carry_on_terminal("process -m MODEL -j 2 @in -o @tty");
+  CHECK(r.status == 4, "on a terminal: exit %d: %s", r.status, r.err);
+  CHECK(strstr(r.err, "\r\033[K[") && strstr(r.err, " 6/6 files, ") &&
+          strstr(r.err, "x real time, ETA "),
+        "no progress bar: %s", r.err);
+  CHECK(says(&r, "\r\033[Kcarry process: cannot read audio file "
+                 "'@in/sub/corrupt.wav'"),
+        "an error does not clear the bar's line first: %s", r.err);
+  CHECK(count_lines_with(r.err, "] '") == 0, "lines per file on a "
+        "terminal: %s", r.err);
+  CHECK(says(&r, "6 files: 5 processed, 0 skipped (output exists), "
+                 "1 failed"), "no summary on a terminal: %s", r.err);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Skipping, --force, --list, files given directly, --pattern */
+
+static void test_skip_and_force(void)
+{
+  const result first = carry("process -m MODEL @in/mono16.wav @in/sub "
+                             "-o @skip");
+  CHECK(first.status == 4, "the corrupt file fails: %d", first.status);
+  CHECK(file_exists("skip/mono16.wav") && file_exists("skip/stereo24.wav") &&
+          file_exists("skip/deeper/float.wav"),
+        "a file given directly goes to OUTDIR/its name, a folder's tree "
+        "under OUTDIR");
+  write_text("skip/stereo24.wav", "keep me");
+  remove(at("skip/mono16.wav"));
+  /* The corrupt file fails again; the existing output is kept. */
+  const result again = carry("process -m MODEL @in/mono16.wav @in/sub "
+                             "-o @skip");
+  CHECK(again.status == 4 &&
+          says(&again, "skipping 3 files whose output exists "
+                       "(--force overwrites them)") &&
+          says(&again, "5 files: 1 processed, 3 skipped"),
+        "existing outputs are not skipped: %d %s", again.status, again.err);
+  size_t size = 0;
+  char *kept = slurp(at("skip/stereo24.wav"), &size);
+  CHECK(kept && !strcmp(kept, "keep me"), "an existing output was changed");
+  free(kept);
+  CHECK(same_files("skip/mono16.wav", "ref/mono16.wav"),
+        "the missing output was not made again");
+
+  const result forced = carry("process -m MODEL --force @in/sub -o @skip");
+  CHECK(forced.status == 4 && says(&forced, "3 processed, 0 skipped"),
+        "--force: %d %s", forced.status, forced.err);
+  CHECK(same_files("skip/stereo24.wav", "ref/sub/stereo24.wav"),
+        "--force did not overwrite");
+}
+
+static void test_all_skipped(void)
+{
+  carry_ok("process -m MODEL @in/mono16.wav @in/Upper.WAV -o @done");
+  const result r = carry("process -m MODEL @in/mono16.wav @in/Upper.WAV "
+                         "-o @done");
+  CHECK(r.status == 0 && says(&r, "2 files: 0 processed, 2 skipped"),
+        "a batch with nothing left to do: %d %s", r.status, r.err);
+}
+
+/** OUTDIR inside the input folder: its outputs are not taken as inputs
+    by the next run. */
+static void test_out_dir_inside(void)
+{
+  write_signal("nest/a.wav", SF_FORMAT_WAV | SF_FORMAT_PCM_16, 1, 0.1, 1);
+  write_signal("nest/b/c.wav", SF_FORMAT_WAV | SF_FORMAT_PCM_16, 1, 0.1, 2);
+  carry_ok("process -m MODEL @nest -o @nest/wet");
+  const result again = carry("process -m MODEL @nest -o @nest/wet");
+  CHECK(again.status == 0 && says(&again, "2 files: 0 processed, 2 "
+                                          "skipped"),
+        "OUTDIR inside IN: %d %s", again.status, again.err);
+  CHECK(!file_exists("nest/wet/wet"), "the outputs were taken as inputs");
+}
+
+static void test_list_and_pattern(void)
+{
+  char list[PATH_SIZE];
+  expand("@in/sub/deeper\n\n@in/Upper.WAV\r\n", list, sizeof(list));
+  write_text("list.txt", list);
+  carry_ok("process -m MODEL --list @list.txt -o @listed");
+  char found[TEXT_SIZE];
+  list_tree("listed", found, sizeof(found));
+  CHECK(!strcmp(found, "Upper.WAV\nfloat.wav\n"),
+        "--list: a folder's files and a file: found\n%s", found);
+  CHECK(same_files("listed/float.wav", "ref/sub/deeper/float.wav"),
+        "--list output differs from the one-file run");
+
+  const result from_stdin = wait_carry(
+    spawn_with("process -m MODEL --list - -o @stdin", at("list.txt"),
+               at("stderr.txt"), O_WRONLY | O_CREAT | O_TRUNC));
+  list_tree("stdin", found, sizeof(found));
+  CHECK(from_stdin.status == 0 && !strcmp(found, "Upper.WAV\nfloat.wav\n"),
+        "--list -: exit %d, found\n%s", from_stdin.status, found);
+
+  carry_ok("process -m MODEL --pattern *.flac @in -o @flac");
+  list_tree("flac", found, sizeof(found));
+  CHECK(!strcmp(found, "sub/stereo16.flac\n"), "--pattern '*.flac': "
+        "found\n%s", found);
+}
+
+/* ------------------------------------------------------------------------ */
+/* --shard */
+
+/** Every output of shard `k` of `n`, appended to `all`; false if one was
+    already there. */
+static bool collect_shard(int k, int n, char *all, size_t size)
+{
+  char command[PATH_SIZE], dir[64], found[TEXT_SIZE];
+  format_text(dir, sizeof(dir), "shard%d", k);
+  format_text(command, sizeof(command), "process -m MODEL --pattern *.wav "
+           "--shard %d/%d @many -o @%s", k, n, dir);
+  carry_ok(command);
+  list_tree(dir, found, sizeof(found));
+  bool disjoint = true;
+  for (char *line = strtok(found, "\n"); line; line = strtok(NULL, "\n")) {
+    char entry[PATH_SIZE];
+    format_text(entry, sizeof(entry), "\n%s\n", line);
+    disjoint = disjoint && !strstr(all, entry);
+    const size_t used = strlen(all);
+    format_text(all + used, size - used, "%s\n", line);
+  }
+  return disjoint;
+}
+
+static void test_shards(void)
+{
+  char name[64];
+  for (int k = 0; k < 11; ++k) {
+    format_text(name, sizeof(name), "many/%c/f%02d.wav", 'a' + k % 3, k);
+    write_signal(name, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 1, 0.05,
+                 (uint64_t)k);
+  }
+  static char all[TEXT_SIZE];
+  format_text(all, sizeof(all), "\n");
+  bool disjoint = true;
+  for (int k = 0; k < 3; ++k) {
+    disjoint = collect_shard(k, 3, all, sizeof(all)) && disjoint;
+  }
+  CHECK(disjoint, "shards overlap:%s", all);
+  int n = 0;
+  for (int k = 0; k < 11; ++k) {
+    char entry[64];
+    format_text(entry, sizeof(entry), "\n%c/f%02d.wav\n", 'a' + k % 3, k);
+    n += strstr(all, entry) != NULL;
+  }
+  CHECK(n == 11 && count_lines_with(all, ".wav") == 11,
+        "the shards do not cover the 11 files exactly:%s", all);
+  const result empty = carry("process -m MODEL --shard 20/21 @many -o "
+                             "@shard_empty");
+  CHECK(empty.status == 0 && says(&empty, "shard 20/21: 0 of 11 files"),
+        "an empty shard: %d %s", empty.status, empty.err);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Interruptions */
+
+/** Waits up to 20 s for a temporary output under `dir`. */
+static bool await_temporary(const char *dir)
+{
+  char found[TEXT_SIZE];
+  for (int k = 0; k < 2000; ++k) {
+    list_tree(dir, found, sizeof(found));
+    if (strstr(found, TEMP_MARK)) {
+      return true;
+    }
+    nanosleep(&(struct timespec){0, 10000000}, NULL);
+  }
+  return false;
+}
+
+/** Every file under `dir` is either a named temporary (when allowed) or a
+    complete output of its input's length. */
+static void check_no_partial(const char *dir, bool allows_temporaries,
+                             long long n_frames)
+{
+  char found[TEXT_SIZE];
+  list_tree(dir, found, sizeof(found));
+  for (char *line = strtok(found, "\n"); line; line = strtok(NULL, "\n")) {
+    char path[PATH_SIZE];
+    format_text(path, sizeof(path), "%s/%s", dir, line);
+    if (strstr(line, TEMP_MARK)) {
+      CHECK(allows_temporaries, "a temporary is left: %s", line);
+    } else {
+      CHECK(count_frames(at(path)) == n_frames, "%s is not complete (%lld "
+            "frames of %lld)", line, count_frames(at(path)), n_frames);
+    }
+  }
+}
+
+static void make_long_inputs(void)
+{
+  for (int k = 0; k < 4; ++k) {
+    char command[PATH_SIZE];
+    format_text(command, sizeof(command), "signal --seconds 30 --seed %d "
+             "@long/l%d.wav", k, k);
+    make_parents(at("long/x"));
+    carry_ok(command);
+  }
+}
+
+static void interrupt_batch(int signal_number, const char *dir)
+{
+  char command[PATH_SIZE];
+  format_text(command, sizeof(command), "process -m MODEL --block 1 -j 2 "
+           "@long -o @%s", dir);
+  const pid_t pid = spawn_carry(command);
+  const bool started = await_temporary(dir);
+  if (pid > 0) {
+    kill(pid, signal_number);
+  }
+  const result r = wait_carry(pid);
+  CHECK(started, "no temporary output appeared in %s", dir);
+  if (signal_number == SIGINT) {
+    CHECK(r.status == 1 && says(&r, "interrupted"),
+          "SIGINT: exit %d, stderr %s", r.status, r.err);
+  }
+  check_no_partial(dir, signal_number == SIGKILL, 30 * 48000);
+}
+
+static void test_interrupts(void)
+{
+  make_long_inputs();
+  interrupt_batch(SIGINT, "int");
+  interrupt_batch(SIGKILL, "killed");
+  /* Run again, the batch finishes what was left; the killed run's
+     temporaries stay, under names no final output has. */
+  carry_ok("process -m MODEL -j 2 @long -o @killed");
+  check_no_partial("killed", true, 30 * 48000);
+  for (int k = 0; k < 4; ++k) {
+    char name[64];
+    format_text(name, sizeof(name), "killed/l%d.wav", k);
+    CHECK(file_exists(name), "%s missing after the rerun", name);
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Bad arguments */
+
+typedef struct bad_case {
+  const char *command;
+  int status;
+  const char *message;  ///< Expanded like the command
+} bad_case;
+
+static const bad_case bad_cases[] = {
+  {"process -m MODEL -o @o", 2, "carry process: missing input files or "
+   "folders (IN... or --list FILE) before -o @o\n"},
+  {"process -m MODEL -j 2 @in/mono16.wav @x.wav", 2, "carry process: --jobs "
+   "works on batches: give the output folder with -o OUTDIR\n"},
+  {"process -m MODEL --force @in/mono16.wav @x.wav", 2, "carry process: "
+   "--force works on batches: give the output folder with -o OUTDIR\n"},
+  {"process -m MODEL --shard 0/2 @in/mono16.wav @x.wav", 2, "carry process: "
+   "--shard works on batches"},
+  {"process -m MODEL --list @l.txt @in/mono16.wav @x.wav", 2,
+   "carry process: --list works on batches"},
+  {"process -m MODEL @in/mono16.wav @in/Upper.WAV @x.wav", 2,
+   "carry process: too many arguments: '@x.wav' after IN and OUT (for many "
+   "inputs, give the output folder with -o OUTDIR)\n"},
+  {"process -m MODEL -j 0 @in -o @o", 2, "carry process: --jobs must be a "
+   "whole number from 1 to 1024, not '0'\n"},
+  {"process -m MODEL -j 2x @in -o @o", 2, "not '2x'"},
+  {"process -m MODEL --shard 3/3 @in -o @o", 2, "carry process: --shard must "
+   "be K/N with N from 1 to 1000000 and K from 0 to N-1, not '3/3'\n"},
+  {"process -m MODEL --shard 1 @in -o @o", 2, "not '1'\n"},
+  {"process -m MODEL --shard -1/4 @in -o @o", 2, "not '-1/4'\n"},
+  {"process -m MODEL --shard 1/0 @in -o @o", 2, "not '1/0'\n"},
+  {"process -m MODEL --list @missing.txt -o @o", 4, "carry process: cannot "
+   "read the list '@missing.txt': No such file or directory\n"},
+  {"process -m MODEL @in -o @in/mono16.wav", 2, "carry process: the output "
+   "folder '@in/mono16.wav' is not a folder\n"},
+  {"process -m MODEL @empty -o @o", 2, "carry process: no input files: the "
+   "folders hold no audio files (.wav .flac .aiff .aif .ogg)\n"},
+  {"process -m MODEL --pattern *.mp3 @in -o @o", 2, "carry process: no input "
+   "files: the folders hold no names matching --pattern\n"},
+  {"process -m MODEL @in/mono16.wav @ref/mono16.wav -o @o", 2,
+   "carry process: '@in/mono16.wav' and '@ref/mono16.wav' would both be "
+   "written to '@o/mono16.wav'\n"},
+  {"process -m @missing.json @in -o @o", 3, "carry process: cannot load "
+   "model"},
+};
+
+static void test_bad_arguments(void)
+{
+  mkdir(at("empty"), 0777);
+  for (size_t k = 0; k < sizeof(bad_cases) / sizeof(bad_cases[0]); ++k) {
+    const bad_case *c = &bad_cases[k];
+    const result r = carry(c->command);
+    CHECK(r.status == c->status, "'%s' exited %d, expected %d: %s",
+          c->command, r.status, c->status, r.err);
+    CHECK(says(&r, c->message), "'%s': expected '%s' in: %s", c->command,
+          c->message, r.err);
+    CHECK(!file_exists("o") && !file_exists("x.wav"), "'%s' wrote output",
+          c->command);
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+
+static bool set_up(void)
+{
+  const char *exe = getenv("CARRY_EXE");
+  if (!exe || access(exe, X_OK) != 0) {
+    fprintf(stderr, "CARRY_EXE does not name the built carry\n");
+    return false;
+  }
+  format_text(model, sizeof(model), "%s",
+           test_source_path("presets/demo/soft-clip.json"));
+  const char *tmp = getenv("TMPDIR");
+  format_text(root, sizeof(root), "%s/carry-batch-XXXXXX",
+           tmp && tmp[0] ? tmp : "/tmp");
+  if (!mkdtemp(root)) {
+    perror("mkdtemp");
+    return false;
+  }
+  return make_tree();
+}
+
+int main(void)
+{
+  if (!set_up()) {
+    return 1;
+  }
+  make_references();
+  test_tree();
+  test_terminal_progress();
+  test_skip_and_force();
+  test_all_skipped();
+  test_list_and_pattern();
+  test_out_dir_inside();
+  test_shards();
+  test_bad_arguments();
+  test_interrupts();
+  remove_tree(root);
+  return test_finish("batch");
+}

@@ -1,0 +1,79 @@
+/*
+  carry process, shared between its two forms: one file (process.c) and
+  a batch of files on worker threads (process_batch.c).
+*/
+
+#ifndef CARRY_PROCESS_H
+#define CARRY_PROCESS_H
+
+#include "carry.h"
+#include "carry_rate.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PROCESS_MAX_PARAMS 64
+
+/** The command line, checked for form but not yet against the model. */
+typedef struct process_args {
+  const char *model_path;
+  const char *in_path;             ///< One-file form
+  const char *out_path;            ///< One-file form
+  const char *params[PROCESS_MAX_PARAMS];  ///< "NAME=VALUE" as typed
+  int n_params;
+  uint32_t block;                  ///< T: frames per read and per call
+  bool is_unsettled;               ///< Start from the model's own state
+  bool is_normalized;              ///< Bring the output to -18 dB
+  carry_rate_mode rate_mode;       ///< How a model of another rate runs
+  bool keeps_latency;              ///< Write the delay, as the plugin does
+  /* The batch form: set when --output-dir is given. */
+  const char *out_dir;             ///< Where the outputs go (-o)
+  char **inputs;                   ///< Files and folders as typed
+  int n_inputs;
+  const char *list_path;           ///< --list: one input per line ("-":
+                                   ///< standard input)
+  const char *pattern;             ///< --pattern: a glob on file names
+  bool is_forced;                  ///< --force: overwrite existing outputs
+  int n_jobs;                      ///< -j: worker threads
+  long shard_index;                ///< --shard K/N: K, from 0
+  long n_shards;                   ///< --shard K/N: N (1: no sharding)
+} process_args;
+
+/** The model with its knobs set, ready to be shared by any number of jobs
+    on any threads (it is not changed once prepared). */
+typedef struct process_model {
+  carry_model *model;
+  float knobs[CARRY_MAX_KNOBS];    ///< (N - 1) conditioning values
+  float normalize_gain_db;         ///< Added to the output gain
+} process_model;
+
+/** What one file's run gives back for reports. */
+typedef struct process_outcome {
+  double seconds_of_audio;         ///< Written to the output
+  double seconds_spent;            ///< Reading, processing and writing
+  char summary[640];               ///< The one-file form's report
+} process_outcome;
+
+/** Loads the model, applies --param and --normalize; reports and returns
+    the exit code on failure. */
+int process_model_prepare(process_model *prepared, const process_args *args);
+
+/** Frees the model; a zeroed process_model is fine. */
+void process_model_free(process_model *prepared);
+
+/** Runs `in_path` through fresh streams of the shared model into
+    `out_path` (written under a temporary name, renamed when complete).
+    Reports errors itself and returns the exit code; fills `outcome` on
+    success.  While it runs, adds the microseconds of audio processed to
+    `meter` (if not NULL), for a progress bar.  Thread: any; several may
+    run at once on one model. */
+int process_one_file(const process_model *prepared, const process_args *args,
+                     const char *in_path, const char *out_path,
+                     atomic_uint_least64_t *meter, process_outcome *outcome);
+
+/** The batch form: every input into `args->out_dir`. */
+int process_batch(const process_args *args);
+
+#endif /* CARRY_PROCESS_H */
