@@ -10,6 +10,7 @@
 #include "harness.h"
 
 #include <dirent.h>
+#include <math.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sndfile.h>
@@ -690,6 +691,246 @@ static void test_interrupts(void)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Through the LV2 plugin (--plugin, --preset, --control), output formats,
+   --tail and --resume */
+
+#define CARRY_URI "https://carry.audio/lv2/carry"
+#define PRESET_URI "https://carry.audio/lv2/presets/"
+
+/** A whole audio file as float frames; NULL if unreadable. */
+static float *read_frames(const char *name, SF_INFO *info)
+{
+  memset(info, 0, sizeof(*info));
+  SNDFILE *file = sf_open(at(name), SFM_READ, info);
+  if (!file) {
+    return NULL;
+  }
+  const size_t n = (size_t)info->frames * (size_t)info->channels;
+  float *frames = malloc((n ? n : 1) * sizeof(float));
+  if (frames && sf_readf_float(file, frames, info->frames) != info->frames) {
+    free(frames);
+    frames = NULL;
+  }
+  sf_close(file);
+  return frames;
+}
+
+/** `from` with `seconds` of silence after it, as a float WAV. */
+static bool write_padded(const char *from, const char *to, double seconds)
+{
+  SF_INFO info;
+  float *frames = read_frames(from, &info);
+  const sf_count_t n_pad = (sf_count_t)(seconds * info.samplerate + 0.5);
+  const size_t n_values = (size_t)(info.frames + n_pad) *
+                          (size_t)info.channels;
+  float *padded = frames ? calloc(n_values, sizeof(float)) : NULL;
+  bool ok = padded != NULL;
+  if (ok) {
+    memcpy(padded, frames, (size_t)info.frames * (size_t)info.channels *
+                           sizeof(float));
+    SF_INFO out = {0, info.samplerate, info.channels,
+                   SF_FORMAT_WAV | SF_FORMAT_FLOAT, 0, 0};
+    SNDFILE *file = sf_open(at(to), SFM_WRITE, &out);
+    ok = file && sf_writef_float(file, padded, info.frames + n_pad) ==
+                   info.frames + n_pad;
+    if (file) {
+      sf_close(file);
+    }
+  }
+  free(frames);
+  free(padded);
+  return ok;
+}
+
+/** The model file under presets/, for a command line. */
+static const char *preset_model(const char *name)
+{
+  static char path[PATH_SIZE];
+  char relative[256];
+  format_text(relative, sizeof(relative), "presets/%s.json", name);
+  format_text(path, sizeof(path), "%s", test_source_path(relative));
+  return path;
+}
+
+/** The plugin given the model file renders what the core renders, bit
+    for bit: both start from the model's settled state, with unity gains
+    and full mix; so does the preset of the same model. */
+static void test_plugin_matches_core(void)
+{
+  char command[PATH_SIZE];
+  mkdir(at("plug"), 0777);
+  format_text(command, sizeof(command), "process -m %s @in/mono16.wav "
+              "@plug/core.wav", preset_model("diode-clipper"));
+  carry_ok(command);
+  format_text(command, sizeof(command), "process --plugin " CARRY_URI
+              " -m %s @in/mono16.wav @plug/plugin.wav",
+              preset_model("diode-clipper"));
+  const result r = carry(command);
+  CHECK(r.status == 0 && says(&r, CARRY_URI ", 48000 Hz, latency 0"),
+        "--plugin --model: %d %s", r.status, r.err);
+  CHECK(same_files("plug/core.wav", "plug/plugin.wav"),
+        "--plugin " CARRY_URI " --model differs from the core's output");
+
+  format_text(command, sizeof(command), "process -m %s @in/mono16.wav "
+              "@plug/od-core.wav", preset_model("overdrive"));
+  carry_ok(command);
+  carry_ok("process --preset " PRESET_URI "overdrive @in/mono16.wav "
+           "@plug/od-preset.wav");
+  CHECK(same_files("plug/od-core.wav", "plug/od-preset.wav"),
+        "--preset overdrive differs from the core with overdrive.json");
+}
+
+/** A stereo file through the mono plugin: an instance per channel, each
+    channel what the core's stream for it gives; through the stereo
+    plugin, the same; a preset alone picks the plugin that matches. */
+static void test_plugin_stereo(void)
+{
+  char command[PATH_SIZE];
+  format_text(command, sizeof(command), "process -m %s @in/sub/stereo24.wav "
+              "@plug/st-core.wav", preset_model("diode-clipper"));
+  carry_ok(command);
+  format_text(command, sizeof(command), "process --plugin " CARRY_URI
+              " -m %s @in/sub/stereo24.wav @plug/st-mono.wav",
+              preset_model("diode-clipper"));
+  const result mono = carry(command);
+  CHECK(mono.status == 0 && says(&mono, "(one per channel)"),
+        "a stereo file through the mono plugin: %d %s", mono.status,
+        mono.err);
+  CHECK(same_files("plug/st-core.wav", "plug/st-mono.wav"),
+        "a stereo file through the mono plugin differs from the core's");
+  format_text(command, sizeof(command), "process --plugin " CARRY_URI
+              "-stereo -m %s @in/sub/stereo24.wav @plug/st-st.wav",
+              preset_model("diode-clipper"));
+  carry_ok(command);
+  CHECK(same_files("plug/st-core.wav", "plug/st-st.wav"),
+        "the stereo plugin differs from the core's streams");
+  const result preset = carry("process --preset " PRESET_URI "overdrive "
+                              "@in/sub/stereo24.wav @plug/st-od.wav");
+  CHECK(preset.status == 0 && says(&preset, CARRY_URI "-stereo, 48000 Hz"),
+        "--preset on a stereo file takes the stereo plugin: %d %s",
+        preset.status, preset.err);
+}
+
+/** --control output_gain=-6 scales the output by 10^(-6/20), sample for
+    sample (float files, so nothing is rounded away). */
+static void test_plugin_control(void)
+{
+  char command[PATH_SIZE];
+  const char *base = "process --plugin " CARRY_URI " -m %s "
+                     "@in/sub/deeper/float.wav @plug/%s.wav%s";
+  format_text(command, sizeof(command), base, preset_model("diode-clipper"),
+              "unity", "");
+  carry_ok(command);
+  format_text(command, sizeof(command), base, preset_model("diode-clipper"),
+              "minus6", " --control output_gain=-6");
+  carry_ok(command);
+  SF_INFO a_info, b_info;
+  float *a = read_frames("plug/unity.wav", &a_info);
+  float *b = read_frames("plug/minus6.wav", &b_info);
+  const double gain = pow(10.0, -6.0 / 20.0);
+  double worst = a && b && a_info.frames == b_info.frames ? 0.0 : INFINITY;
+  double peak = 0.0;
+  for (sf_count_t t = 0; isfinite(worst) && t < a_info.frames; ++t) {
+    worst = fmax(worst, fabs((double)b[t] - gain * (double)a[t]));
+    peak = fmax(peak, fabs((double)a[t]));
+  }
+  CHECK(peak > 0.1 && worst <= 1e-6 * peak, "output_gain=-6 is not a gain "
+        "of %.6f: off by up to %g (peak %g)", gain, worst, peak);
+  free(a);
+  free(b);
+}
+
+typedef struct format_case {
+  const char *options;
+  const char *out;
+  int format;       ///< What libsndfile must find in the output
+} format_case;
+
+static const format_case format_cases[] = {
+  {"--format flac --bits 24", "f.flac", SF_FORMAT_FLAC | SF_FORMAT_PCM_24},
+  {"--format flac", "f16.flac", SF_FORMAT_FLAC | SF_FORMAT_PCM_16},
+  {"--format aiff --bits float", "f.aiff", SF_FORMAT_AIFF | SF_FORMAT_FLOAT},
+  {"--format ogg", "f.ogg", SF_FORMAT_OGG | SF_FORMAT_VORBIS},
+  {"--bits 32", "f32.wav", SF_FORMAT_WAV | SF_FORMAT_PCM_32},
+  {"--format wav --bits float", "ff.wav", SF_FORMAT_WAV | SF_FORMAT_FLOAT},
+  {"", "same.wav", SF_FORMAT_WAV | SF_FORMAT_PCM_16},
+};
+
+/** --format and --bits give the file asked for, through the core and
+    the plugin; without them, the input's (16-bit WAV here). */
+static void test_formats(void)
+{
+  mkdir(at("fmt"), 0777);
+  for (size_t k = 0; k < sizeof(format_cases) / sizeof(*format_cases); ++k) {
+    const format_case *c = &format_cases[k];
+    for (int plugin = 0; plugin < 2; ++plugin) {
+      char command[PATH_SIZE], out[256];
+      format_text(out, sizeof(out), "fmt/%d%s", plugin, c->out);
+      format_text(command, sizeof(command), "process %s MODEL %s "
+                  "@in/mono16.wav @%s", plugin ? "--plugin " CARRY_URI
+                  " -m" : "-m", c->options, out);
+      carry_ok(command);
+      SF_INFO info;
+      float *frames = read_frames(out, &info);
+      CHECK(frames && info.format == c->format && info.frames == 24000,
+            "'%s' wrote format 0x%x, %lld frames; expected 0x%x, 24000",
+            command, (unsigned)info.format, (long long)info.frames,
+            (unsigned)c->format);
+      free(frames);
+    }
+  }
+}
+
+/** --tail 0.25 adds exactly 0.25 s, and what it adds is what the input
+    followed by 0.25 s of silence gives: the decay, not zeros. */
+static void test_tail(void)
+{
+  mkdir(at("tail"), 0777);
+  CHECK(write_padded("in/sub/deeper/float.wav", "tail/padded.wav", 0.25),
+        "cannot write the padded input");
+  const char *paths[] = {"-m MODEL", "--plugin " CARRY_URI " -m MODEL"};
+  for (int k = 0; k < 2; ++k) {
+    char command[PATH_SIZE], tailed[64], padded[64];
+    format_text(tailed, sizeof(tailed), "tail/tailed%d.wav", k);
+    format_text(padded, sizeof(padded), "tail/out-padded%d.wav", k);
+    format_text(command, sizeof(command), "process %s --tail 0.25 "
+                "@in/sub/deeper/float.wav @%s", paths[k], tailed);
+    carry_ok(command);
+    format_text(command, sizeof(command), "process %s @tail/padded.wav @%s",
+                paths[k], padded);
+    carry_ok(command);
+    CHECK(count_frames(at(tailed)) == 14400 + 12000,
+          "%s: --tail 0.25 gave %lld frames, expected 14400 + 12000",
+          paths[k], count_frames(at(tailed)));
+    CHECK(same_files(tailed, padded), "%s: the tail is not what silence "
+          "after the input gives", paths[k]);
+    SF_INFO info;
+    float *y = read_frames(tailed, &info);
+    double first = 0.0, last = 0.0;
+    for (sf_count_t t = 0; y && t < 480; ++t) {
+      first = fmax(first, fabs((double)y[14400 + t]));
+      last = fmax(last, fabs((double)y[info.frames - 480 + t]));
+    }
+    CHECK(first > 1e-4 && last < first, "%s: no decay in the tail: first "
+          "10 ms peak %g, last %g", paths[k], first, last);
+    free(y);
+  }
+}
+
+/** --resume says what the default does: existing outputs are skipped. */
+static void test_resume(void)
+{
+  carry_ok("process -m MODEL --resume @in/mono16.wav -o @resume");
+  const result again = carry("process -m MODEL --resume @in/mono16.wav "
+                             "-o @resume");
+  CHECK(again.status == 0 && says(&again, "1 files: 0 processed, 1 "
+                                          "skipped"),
+        "--resume did not skip: %d %s", again.status, again.err);
+  CHECK(same_files("resume/mono16.wav", "ref/mono16.wav"),
+        "--resume: the output differs from the one-file run");
+}
+
+/* ------------------------------------------------------------------------ */
 /* Bad arguments */
 
 typedef struct bad_case {
@@ -733,6 +974,45 @@ static const bad_case bad_cases[] = {
    "written to '@o/mono16.wav'\n"},
   {"process -m @missing.json @in -o @o", 3, "carry process: cannot load "
    "model"},
+  {"process --plugin https://carry.audio/lv2/nope @in/mono16.wav @x.wav", 2,
+   "carry process: unknown plugin 'https://carry.audio/lv2/nope': no LV2 "
+   "plugin of that URI on LV2_PATH"},
+  {"process --preset " PRESET_URI "nope @in/mono16.wav @x.wav", 2,
+   "carry process: unknown preset '" PRESET_URI "nope': no preset of that "
+   "URI with an lv2:appliesTo on LV2_PATH\n"},
+  {"process --plugin " CARRY_URI " --control gain=1 @in/mono16.wav @x.wav",
+   2, "carry process: --control gain: plugin '" CARRY_URI "' has no control "
+   "input of that symbol; it has: input_gain, output_gain, mix, knob1"},
+  {"process --plugin " CARRY_URI " --control output_gain=30 @in/mono16.wav "
+   "@x.wav", 2, "carry process: --control output_gain: 30 is outside the "
+   "port's range [-24, 24]\n"},
+  {"process --plugin " CARRY_URI " --control output_gain @in -o @o", 2,
+   "carry process: --control 'output_gain' is not SYMBOL=NUMBER\n"},
+  {"process -m MODEL --control output_gain=1 @in/mono16.wav @x.wav", 2,
+   "carry process: --control sets a plugin's control: give --plugin URI or "
+   "--preset URI"},
+  {"process --plugin " CARRY_URI " --param drive=1 @in/mono16.wav @x.wav",
+   2, "carry process: --param works on the model core, not with --plugin"},
+  {"process --preset " PRESET_URI "overdrive --plugin " CARRY_URI "-nope "
+   "@in/mono16.wav @x.wav", 2, "carry process: unknown plugin"},
+  {"process @in/mono16.wav @x.wav", 2, "carry process: missing --model FILE "
+   "(or --plugin URI)\n"},
+  {"process -m MODEL --force --resume @in -o @o", 2, "carry process: --force "
+   "and --resume contradict each other"},
+  {"process -m MODEL --resume @in/mono16.wav @x.wav", 2, "carry process: "
+   "--resume works on batches"},
+  {"process -m MODEL --format mp3 @in/mono16.wav @x.wav", 2, "carry "
+   "process: --format must be wav, flac, aiff or ogg, not 'mp3'\n"},
+  {"process -m MODEL --bits 12 @in/mono16.wav @x.wav", 2, "carry process: "
+   "--bits must be 16, 24, 32 or float, not '12'\n"},
+  {"process -m MODEL --format flac --bits float @in/mono16.wav @x.wav", 2,
+   "carry process: --format flac cannot hold --bits float samples"},
+  {"process -m MODEL --format ogg --bits 16 @in/mono16.wav @x.wav", 2,
+   "carry process: --format ogg cannot hold --bits 16 samples"},
+  {"process -m MODEL --format flac @in/sub/deeper/float.wav @x.wav", 2,
+   "carry process: cannot write '@x.wav' as FLAC"},
+  {"process -m MODEL --tail -1 @in/mono16.wav @x.wav", 2, "carry process: "
+   "--tail must be a number of seconds from 0 to 3600, not '-1'\n"},
 };
 
 static void test_bad_arguments(void)
@@ -784,6 +1064,12 @@ int main(void)
   test_list_and_pattern();
   test_out_dir_inside();
   test_shards();
+  test_plugin_matches_core();
+  test_plugin_stereo();
+  test_plugin_control();
+  test_formats();
+  test_tail();
+  test_resume();
   test_bad_arguments();
   test_interrupts();
   remove_tree(root);

@@ -58,7 +58,31 @@ static bool is_float_subtype(int format)
          subtype == SF_FORMAT_MPEG_LAYER_III;
 }
 
-static void choose_output_format(audio_job *job)
+/** --format and --bits over the input's type and sample type.  Ogg
+    without --bits is Vorbis; a lossy input's samples become float in
+    another format.  What libsndfile cannot write is an error. */
+static int choose_requested_format(audio_job *job)
+{
+  const int in_type = job->in_info.format & SF_FORMAT_TYPEMASK;
+  const int in_subtype = job->in_info.format & SF_FORMAT_SUBMASK;
+  const int type = job->out_type ? job->out_type : in_type;
+  int subtype = job->out_subtype ? job->out_subtype : in_subtype;
+  if (!job->out_subtype && type == SF_FORMAT_OGG) {
+    subtype = SF_FORMAT_VORBIS;
+  } else if (!job->out_subtype && in_type == SF_FORMAT_OGG) {
+    subtype = SF_FORMAT_FLOAT;
+  }
+  job->out_info.format = type | subtype;
+  if (!sf_format_check(&job->out_info)) {
+    return cli_error(CLI_EXIT_USAGE, "cannot write '%s' as %s with %s "
+                     "samples: libsndfile does not write that combination%s",
+                     job->out_path, format_name(type), format_name(subtype),
+                     job->out_subtype ? "" : " (choose one with --bits)");
+  }
+  return CLI_EXIT_OK;
+}
+
+static int choose_output_format(audio_job *job)
 {
   const int format = job->in_info.format;
   SF_INFO *out = &job->out_info;
@@ -66,27 +90,33 @@ static void choose_output_format(audio_job *job)
   out->samplerate = job->in_info.samplerate;
   out->channels = job->in_info.channels;
   out->format = format;
+  if (job->out_type || job->out_subtype) {
+    return choose_requested_format(job);
+  }
   if (sf_format_check(out)) {
-    return;
+    return CLI_EXIT_OK;
   }
   const int subtype = format & SF_FORMAT_SUBMASK;
   out->format = SF_FORMAT_WAV | subtype;
   if (sf_format_check(out)) {
     cli_warn("libsndfile cannot write %s files; writing WAV (%s) instead",
              format_name(format & SF_FORMAT_TYPEMASK), format_name(subtype));
-    return;
+    return CLI_EXIT_OK;
   }
   out->format = SF_FORMAT_WAV | SF_FORMAT_FLOAT;
   cli_warn("libsndfile cannot write %s (%s) files; writing 32-bit float WAV "
            "instead", format_name(format & SF_FORMAT_TYPEMASK),
            format_name(subtype));
+  return CLI_EXIT_OK;
 }
 
 int audio_job_open_output(audio_job *job, const char *out_path)
 {
   job->out_path = out_path;
-  choose_output_format(job);
-  const int status = cli_output_open(&job->output, out_path);
+  int status = choose_output_format(job);
+  if (status == CLI_EXIT_OK) {
+    status = cli_output_open(&job->output, out_path);
+  }
   if (status != CLI_EXIT_OK) {
     return status;
   }
@@ -115,17 +145,29 @@ static double now_seconds(void)
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static void process_channel(audio_job *job, int c, uint32_t n_frames,
-                            audio_job_channel_fn process, void *context)
+/** A channel processor seen as a frames processor. */
+typedef struct channel_adapter {
+  audio_job *job;
+  audio_job_channel_fn process;
+  void *context;
+} channel_adapter;
+
+/** Each channel apart, in place (audio_job_frames_fn). */
+static int process_channels(void *context, float *frames, uint32_t n_frames)
 {
+  const channel_adapter *adapter = context;
+  audio_job *job = adapter->job;
   const size_t n_channels = (size_t)job->n_channels;
-  for (uint32_t t = 0; t < n_frames; ++t) {
-    job->channel[t] = job->frames[t * n_channels + (size_t)c];
+  for (int c = 0; c < job->n_channels; ++c) {
+    for (uint32_t t = 0; t < n_frames; ++t) {
+      job->channel[t] = frames[t * n_channels + (size_t)c];
+    }
+    adapter->process(adapter->context, c, job->channel, n_frames);
+    for (uint32_t t = 0; t < n_frames; ++t) {
+      frames[t * n_channels + (size_t)c] = job->channel[t];
+    }
   }
-  process(context, c, job->channel, n_frames);
-  for (uint32_t t = 0; t < n_frames; ++t) {
-    job->frames[t * n_channels + (size_t)c] = job->channel[t];
-  }
+  return CLI_EXIT_OK;
 }
 
 static void measure(const float *frames, size_t n_values, audio_job *job)
@@ -140,10 +182,11 @@ static void measure(const float *frames, size_t n_values, audio_job *job)
 /** Processes the `n_frames` in `frames` and writes them, less what is
     still to drop of the latency. */
 static int process_block(audio_job *job, uint32_t n_frames,
-                         audio_job_channel_fn process, void *context)
+                         audio_job_frames_fn process, void *context)
 {
-  for (int c = 0; c < job->n_channels; ++c) {
-    process_channel(job, c, n_frames, process, context);
+  const int processed = process(context, job->frames, n_frames);
+  if (processed != CLI_EXIT_OK) {
+    return processed;
   }
   const uint32_t drop = job->to_drop < n_frames ? job->to_drop : n_frames;
   job->to_drop -= drop;
@@ -158,12 +201,13 @@ static int process_block(audio_job *job, uint32_t n_frames,
   return CLI_EXIT_OK;
 }
 
-/** The last `latency` frames of output come from silence after the end. */
-static int flush_latency(audio_job *job, audio_job_channel_fn process,
+/** The last `latency` frames of output, and the tail, come from silence
+    after the end. */
+static int flush_latency(audio_job *job, audio_job_frames_fn process,
                          void *context)
 {
-  for (uint32_t left = job->latency; left > 0;) {
-    const uint32_t n = left < job->block ? left : job->block;
+  for (sf_count_t left = job->latency + job->tail; left > 0;) {
+    const uint32_t n = left < job->block ? (uint32_t)left : job->block;
     memset(job->frames, 0, (size_t)n * (size_t)job->n_channels *
                            sizeof(float));
     const int status = process_block(job, n, process, context);
@@ -175,8 +219,8 @@ static int flush_latency(audio_job *job, audio_job_channel_fn process,
   return CLI_EXIT_OK;
 }
 
-int audio_job_run(audio_job *job, audio_job_channel_fn process,
-                  void *context)
+int audio_job_run_frames(audio_job *job, audio_job_frames_fn process,
+                         void *context)
 {
   const double start = now_seconds();
   job->to_drop = job->latency;
@@ -203,6 +247,13 @@ int audio_job_run(audio_job *job, audio_job_channel_fn process,
   const int status = flush_latency(job, process, context);
   job->seconds_spent = now_seconds() - start;
   return status;
+}
+
+int audio_job_run(audio_job *job, audio_job_channel_fn process,
+                  void *context)
+{
+  channel_adapter adapter = {job, process, context};
+  return audio_job_run_frames(job, process_channels, &adapter);
 }
 
 int audio_job_finish(audio_job *job)

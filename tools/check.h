@@ -14,6 +14,7 @@
 #define CARRY_CHECK_H
 
 #include "lv2_host.h"
+#include "plugin_setup.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -50,10 +51,7 @@ bool check_signal_write(const char *path, const check_signal *signal,
 /* ------------------------------------------------------------------------ */
 /* The suite */
 
-typedef struct check_control {
-  char *symbol;
-  float value;
-} check_control;
+typedef plugin_control check_control;
 
 typedef struct check_stimulus {
   char kind[16];     ///< impulse, sine, sweep, noise or guitar

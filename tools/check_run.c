@@ -5,6 +5,7 @@
 */
 
 #include "check.h"
+#include "plugin_setup.h"
 
 #include <lilv/lilv.h>
 
@@ -16,12 +17,8 @@
 #include <string.h>
 #include <time.h>
 
-#define CARRY_PLUGIN_PREFIX "https://carry.audio/lv2/"
-#define CARRY_MODEL "https://carry.audio/lv2#model"
-#define CARRY_STATUS "https://carry.audio/lv2#status"
 #define DEFAULT_MAX_BLOCK 4096u
 #define RANDOM_SEED 1u
-#define LOAD_POLLS 400  ///< Runs of 64 frames to wait for a model load
 #define LATENCY_SEARCH 4096  ///< Lags tried when measuring latency
 
 /** One case on its way through the runs. */
@@ -62,76 +59,40 @@ static bool fail(runner *run, const char *format, ...)
 /* ------------------------------------------------------------------------ */
 /* Instances */
 
-static bool is_carry(const check_case *test)
+static plugin_setup case_setup(const check_case *test)
 {
-  return !strncmp(test->plugin, CARRY_PLUGIN_PREFIX,
-                  strlen(CARRY_PLUGIN_PREFIX));
-}
-
-static bool set_controls(runner *run, lv2_host_instance *instance)
-{
-  for (size_t k = 0; k < run->test->n_controls; ++k) {
-    const check_control *control = &run->test->controls[k];
-    if (lv2_host_set_control(instance, control->symbol, control->value)) {
-      return fail(run, "controls.%s: %s has no control input of that symbol",
-                  control->symbol, run->test->plugin);
-    }
-  }
-  return true;
+  const plugin_setup setup = {test->plugin, test->preset, test->controls,
+                              test->n_controls, test->model};
+  return setup;
 }
 
 /** Applies the preset, the controls and the model, as a user would. */
 static bool configure(runner *run, lv2_host_instance *instance)
 {
   const check_case *test = run->test;
-  if (test->preset && lv2_host_preset_apply(instance, test->preset, true)) {
+  const plugin_setup setup = case_setup(test);
+  size_t bad = 0;
+  switch (plugin_setup_configure(instance, &setup, &bad)) {
+  case PLUGIN_SETUP_BAD_PRESET:
     return fail(run, "preset %s: not found or not loadable", test->preset);
-  }
-  if (!set_controls(run, instance)) {
-    return false;
-  }
-  if (test->model &&
-      lv2_host_send_patch_set_path(instance, CARRY_MODEL, test->model)) {
+  case PLUGIN_SETUP_BAD_CONTROL:
+    return fail(run, "controls.%s: %s has no control input of that symbol",
+                test->controls[bad].symbol, test->plugin);
+  case PLUGIN_SETUP_BAD_MODEL:
     return fail(run, "model %s: cannot send it to the plugin", test->model);
+  case PLUGIN_SETUP_OK:
+    break;
   }
   return true;
 }
 
-/** Runs silence until Carry says what became of its model. */
-static bool wait_for_carry(runner *run, lv2_host_instance *instance)
-{
-  for (int k = 0; k < LOAD_POLLS; ++k) {
-    const lv2_host_message *status = lv2_host_last_set(instance,
-                                                       CARRY_STATUS);
-    if (status && !strncmp(status->value, "loaded: ", 8)) {
-      return true;
-    }
-    if (status && !strncmp(status->value, "error", 5)) {
-      return fail(run, "the plugin says %s", status->value);
-    }
-    lv2_host_run(instance, NULL, NULL, 64);
-    lv2_host_wait_idle(instance, 10.0);
-  }
-  return fail(run, "no model loaded after %d runs", LOAD_POLLS);
-}
-
-/** Lets the worker finish what the set-up asked, then restarts the plugin
-    so that every rendering starts from the same history.  A restored
-    Carry holds the model its preset or model file gave it, or none. */
 static bool settle(runner *run, lv2_host_instance *instance)
 {
-  lv2_host_activate(instance);
-  const check_case *test = run->test;
-  const bool loads = is_carry(test) && (test->model || test->preset);
-  if (loads && !wait_for_carry(run, instance)) {
-    return false;
-  }
-  if (lv2_host_wait_idle(instance, 10.0)) {
-    return fail(run, "the plugin's worker did not finish in 10 s");
-  }
-  lv2_host_deactivate(instance);
-  lv2_host_activate(instance);
-  return true;
+  const plugin_setup setup = case_setup(run->test);
+  char message[CHECK_MESSAGE_SIZE];
+  /* No warm-up: the suites' expected files were recorded without one. */
+  return plugin_setup_settle(instance, &setup, 0, message, sizeof(message)) ||
+         fail(run, "%s", message);
 }
 
 /** A fresh instance, configured from the case or restored from
@@ -258,20 +219,6 @@ static void compare_with_reference(runner *run, check_signal *output,
   keep_differing(run, output, label);
 }
 
-static void read_latency(runner *run, lv2_host_instance *instance)
-{
-  const LilvPlugin *plugin = lv2_host_find_plugin(run->host,
-                                                  run->test->plugin);
-  const uint32_t index = lilv_plugin_get_latency_port_index(plugin);
-  run->latency = -1.0f;
-  if (index == UINT32_MAX) {
-    return;
-  }
-  const LilvPort *port = lilv_plugin_get_port_by_index(plugin, index);
-  const LilvNode *symbol = lilv_port_get_symbol(plugin, port);
-  lv2_host_get_control(instance, lilv_node_as_string(symbol), &run->latency);
-}
-
 /** The reference run at the first block size, then its state saved into
     `state_dir`. */
 static bool run_reference(runner *run, const char *state_dir)
@@ -282,7 +229,8 @@ static bool run_reference(runner *run, const char *state_dir)
   }
   bool is_done = render(run, instance, run->options->blocks[0],
                         &run->result->output);
-  read_latency(run, instance);
+  run->latency = plugin_setup_latency(run->host, instance,
+                                      run->test->plugin);
   if (is_done && lv2_host_state_save(instance, state_dir, NULL)) {
     is_done = fail(run, "cannot save the plugin's state");
   }

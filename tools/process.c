@@ -12,6 +12,7 @@
 #include <float.h>
 #include <getopt.h>
 #include <math.h>
+#include <sndfile.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,16 @@
 #define MAX_BLOCK 1048576
 #define MAX_JOBS 1024
 #define MAX_SHARDS 1000000
+#define MAX_TAIL_SECONDS 3600.0
+
+/** What parsing saw beyond process_args: options only the core path
+    takes, and spellings for messages. */
+typedef struct core_options {
+  const char *first;    ///< The first one given, for the message; or NULL
+  bool has_jobs;
+  const char *format_text;  ///< --format and --bits as typed, for messages
+  const char *bits_text;
+} core_options;
 
 /** One file's run: the shared model, and this file's streams and audio. */
 typedef struct process_job {
@@ -33,12 +44,16 @@ typedef struct process_job {
 /* ------------------------------------------------------------------------ */
 /* Arguments */
 
+static void print_more_help(void);
+
 static void print_help(void)
 {
   printf(
     "Usage: carry process --model FILE [OPTION]... IN OUT\n"
     "  or:  carry process --model FILE [OPTION]... IN... -o OUTDIR\n"
     "  or:  carry process --model FILE [OPTION]... --list FILE -o OUTDIR\n"
+    "  or:  carry process --plugin URI [--preset URI] [--control SYMBOL=VALUE]...\n"
+    "                     [--model FILE] [OPTION]... (IN OUT | IN... -o OUTDIR)\n"
     "\n"
     "Runs every channel of the audio file IN through its own stream of the\n"
     "model and writes OUT with IN's sample rate, format and sample type.\n"
@@ -66,8 +81,33 @@ static void print_help(void)
     "                          correct (the recurrence's state delayed by the\n"
     "                          rate ratio; IN's rate at least the model's),\n"
     "                          off (run as it is)\n"
-    "      --keep-latency      writes the resampler's delay as the plugin\n"
-    "                          plays it; by default OUT is aligned with IN\n"
+    "      --keep-latency      writes the resampler's (or the plugin's)\n"
+    "                          delay as the plugin plays it; by default OUT\n"
+    "                          is aligned with IN\n"
+    "      --format TYPE       OUT's file type: wav, flac, aiff or ogg\n"
+    "                          (default: IN's)\n"
+    "      --bits B            OUT's samples: 16, 24, 32 (integers) or float\n"
+    "                          (default: IN's)\n"
+    "      --tail SECONDS      runs silence after IN ends, so that decays are\n"
+    "                          not cut; OUT is longer by that much\n",
+    MAX_BLOCK, DEFAULT_BLOCK, (double)CARRY_NORMALIZED_LOUDNESS_DB);
+  print_more_help();
+}
+
+/** The rest of --help: one string literal would be too long for C11. */
+static void print_more_help(void)
+{
+  printf(
+    "\n"
+    "An LV2 plugin (through lilv, found on LV2_PATH) instead of the core:\n"
+    "      --plugin URI        the plugin; IN's channels go to its audio\n"
+    "                          inputs together if it has as many, else a\n"
+    "                          mono plugin runs once per channel\n"
+    "      --preset URI        applies the preset (its plugin, from\n"
+    "                          lv2:appliesTo, if --plugin is not given)\n"
+    "      --control SYMBOL=VALUE  sets a control input by port symbol;\n"
+    "                          repeatable\n"
+    "      --model FILE        with Carry's plugin: sends the model file\n"
     "  -h, --help              shows this help\n"
     "\n"
     "Batches (with -o):\n"
@@ -78,6 +118,8 @@ static void print_help(void)
     "                          .wav .flac .aiff .aif .ogg in any case)\n"
     "  -f, --force             overwrites existing outputs; without it they\n"
     "                          are skipped, so a stopped batch can be rerun\n"
+    "      --resume            skips existing outputs (the default, said\n"
+    "                          explicitly); not with --force\n"
     "  -j, --jobs N            files processed at once, 1..%d (default: the\n"
     "                          number of online cores)\n"
     "      --shard K/N         processes only the K-th of N parts of the\n"
@@ -90,7 +132,7 @@ static void print_help(void)
     "interrupted, 2 usage error (including an unknown knob or a value out\n"
     "of range), 3 model error, 4 audio file error (in a batch: some files\n"
     "failed, the others were written).\n",
-    MAX_BLOCK, DEFAULT_BLOCK, (double)CARRY_NORMALIZED_LOUDNESS_DB, MAX_JOBS);
+    MAX_JOBS);
 }
 
 static int parse_block(const char *text, uint32_t *block)
@@ -147,6 +189,65 @@ static int parse_rate_mode(const char *text, carry_rate_mode *mode)
                          "correct, not '%s'", text);
 }
 
+static int parse_format(const char *text, int *type)
+{
+  static const char *const names[] = {"wav", "flac", "aiff", "ogg"};
+  static const int types[] = {SF_FORMAT_WAV, SF_FORMAT_FLAC, SF_FORMAT_AIFF,
+                              SF_FORMAT_OGG};
+  for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); ++k) {
+    if (!strcmp(text, names[k])) {
+      *type = types[k];
+      return -1;
+    }
+  }
+  return cli_usage_error("--format must be wav, flac, aiff or ogg, not "
+                         "'%s'", text);
+}
+
+static int parse_bits(const char *text, int *subtype)
+{
+  static const char *const names[] = {"16", "24", "32", "float"};
+  static const int subtypes[] = {SF_FORMAT_PCM_16, SF_FORMAT_PCM_24,
+                                 SF_FORMAT_PCM_32, SF_FORMAT_FLOAT};
+  for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); ++k) {
+    if (!strcmp(text, names[k])) {
+      *subtype = subtypes[k];
+      return -1;
+    }
+  }
+  return cli_usage_error("--bits must be 16, 24, 32 or float, not '%s'",
+                         text);
+}
+
+static int parse_tail(const char *text, double *seconds)
+{
+  if (!cli_parse_double(text, seconds) || *seconds < 0.0 ||
+      *seconds > MAX_TAIL_SECONDS) {
+    return cli_usage_error("--tail must be a number of seconds from 0 to "
+                           "%g, not '%s'", MAX_TAIL_SECONDS, text);
+  }
+  return -1;
+}
+
+/** "SYMBOL=VALUE" with a number; the symbol is checked against the
+    plugin later, when it is known. */
+static int add_control(process_args *args, char *text)
+{
+  char *equals = strrchr(text, '=');
+  double value = 0.0;
+  if (args->n_controls == PROCESS_MAX_CONTROLS) {
+    return cli_usage_error("more than %d --control options",
+                           PROCESS_MAX_CONTROLS);
+  }
+  if (!equals || equals == text || !cli_parse_double(equals + 1, &value) ||
+      fabs(value) > FLT_MAX) {
+    return cli_usage_error("--control '%s' is not SYMBOL=NUMBER", text);
+  }
+  *equals = '\0';  // argv is ours to cut: the symbol ends here
+  args->controls[args->n_controls++] = (plugin_control){text, (float)value};
+  return -1;
+}
+
 static int add_param(process_args *args, const char *text)
 {
   if (args->n_params == PROCESS_MAX_PARAMS) {
@@ -164,6 +265,7 @@ static const char *batch_option_without_dir(const process_args *args,
   return args->list_path ? "--list"
          : args->pattern ? "--pattern"
          : args->is_forced ? "--force"
+         : args->is_resumed ? "--resume"
          : has_jobs ? "--jobs"
          : args->n_shards > 1 ? "--shard"
          : NULL;
@@ -180,16 +282,54 @@ static int check_batch_inputs(process_args *args, int n_left, char **left)
   return -1;
 }
 
-static int check_positionals(process_args *args, int n_left, char **left,
-                             bool has_jobs)
+bool process_uses_plugin(const process_args *args)
 {
-  if (!args->model_path) {
-    return cli_usage_error("missing --model FILE");
+  return args->plugin_uri || args->preset_uri;
+}
+
+/** Options that cannot go together, or that need another. */
+static int check_combinations(const process_args *args,
+                              const core_options *core)
+{
+  if (args->is_forced && args->is_resumed) {
+    return cli_usage_error("--force and --resume contradict each other: "
+                           "give one (--force overwrites existing outputs, "
+                           "--resume skips them)");
+  }
+  if (process_uses_plugin(args) && core->first) {
+    return cli_usage_error("%s works on the model core, not with --plugin "
+                           "or --preset (set the plugin's controls with "
+                           "--control SYMBOL=VALUE)", core->first);
+  }
+  if (!process_uses_plugin(args) && args->n_controls) {
+    return cli_usage_error("--control sets a plugin's control: give "
+                           "--plugin URI or --preset URI (a model's knobs "
+                           "are set with --param)");
+  }
+  if (!process_uses_plugin(args) && !args->model_path) {
+    return cli_usage_error("missing --model FILE (or --plugin URI)");
+  }
+  SF_INFO probe = {0, 48000, 1, (args->out_type ? args->out_type
+                                 : SF_FORMAT_WAV) | args->out_subtype, 0, 0};
+  if (args->out_subtype && !sf_format_check(&probe)) {
+    return cli_usage_error("--format %s cannot hold --bits %s samples "
+                           "(flac: 16 or 24; ogg: none, it is Vorbis)",
+                           core->format_text, core->bits_text);
+  }
+  return -1;
+}
+
+static int check_positionals(process_args *args, int n_left, char **left,
+                             const core_options *core)
+{
+  const int status = check_combinations(args, core);
+  if (status >= 0) {
+    return status;
   }
   if (args->out_dir) {
     return check_batch_inputs(args, n_left, left);
   }
-  const char *option = batch_option_without_dir(args, has_jobs);
+  const char *option = batch_option_without_dir(args, core->has_jobs);
   if (option) {
     return cli_usage_error("%s works on batches: give the output folder "
                            "with -o OUTDIR", option);
@@ -239,29 +379,47 @@ static int parse_args(int argc, char **argv, process_args *args)
     {"force", no_argument, NULL, 'f'},
     {"jobs", required_argument, NULL, 'j'},
     {"shard", required_argument, NULL, 'K'},
+    {"format", required_argument, NULL, 'F'},
+    {"bits", required_argument, NULL, 'B'},
+    {"tail", required_argument, NULL, 'T'},
+    {"resume", no_argument, NULL, 'R'},
+    {"plugin", required_argument, NULL, 'u'},
+    {"preset", required_argument, NULL, 's'},
+    {"control", required_argument, NULL, 'c'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
   };
   set_defaults(args);
-  bool has_jobs = false;
+  core_options core = {NULL, false, NULL, NULL};
   int option, status = -1;
   while (status < 0 && (option = getopt_long(argc, argv, "m:p:b:r:o:fj:h",
                                              options, NULL)) != -1) {
     switch (option) {
     case 'm': args->model_path = optarg; break;
-    case 'p': status = add_param(args, optarg); break;
+    case 'p': status = add_param(args, optarg); core.first = "--param";
+              break;
     case 'b': status = parse_block(optarg, &args->block); break;
-    case 'S': args->is_unsettled = true; break;
-    case 'N': args->is_normalized = true; break;
-    case 'r': status = parse_rate_mode(optarg, &args->rate_mode); break;
+    case 'S': args->is_unsettled = true; core.first = "--no-settle"; break;
+    case 'N': args->is_normalized = true; core.first = "--normalize"; break;
+    case 'r': status = parse_rate_mode(optarg, &args->rate_mode);
+              core.first = "--rate-mode"; break;
     case 'L': args->keeps_latency = true; break;
     case 'o': args->out_dir = optarg; break;
     case 'l': args->list_path = optarg; break;
     case 'P': args->pattern = optarg; break;
     case 'f': args->is_forced = true; break;
-    case 'j': status = parse_jobs(optarg, &args->n_jobs); has_jobs = true;
-              break;
+    case 'j': status = parse_jobs(optarg, &args->n_jobs);
+              core.has_jobs = true; break;
     case 'K': status = parse_shard(optarg, args); break;
+    case 'F': status = parse_format(optarg, &args->out_type);
+              core.format_text = optarg; break;
+    case 'B': status = parse_bits(optarg, &args->out_subtype);
+              core.bits_text = optarg; break;
+    case 'T': status = parse_tail(optarg, &args->tail_seconds); break;
+    case 'R': args->is_resumed = true; break;
+    case 'u': args->plugin_uri = optarg; break;
+    case 's': args->preset_uri = optarg; break;
+    case 'c': status = add_control(args, optarg); break;
     case 'h': print_help(); return CLI_EXIT_OK;
     default: return cli_bad_option();
     }
@@ -269,7 +427,7 @@ static int parse_args(int argc, char **argv, process_args *args)
   if (status >= 0) {
     return status;
   }
-  return check_positionals(args, argc - optind, argv + optind, has_jobs);
+  return check_positionals(args, argc - optind, argv + optind, &core);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -391,6 +549,9 @@ static int normalize(process_model *prepared)
 int process_model_prepare(process_model *prepared, const process_args *args)
 {
   memset(prepared, 0, sizeof(*prepared));
+  if (process_uses_plugin(args)) {
+    return process_plugin_prepare(prepared, args);
+  }
   int status = cli_load_model(args->model_path, &prepared->model);
   if (status == CLI_EXIT_OK) {
     status = apply_params(prepared, args);
@@ -405,6 +566,16 @@ void process_model_free(process_model *prepared)
 {
   carry_model_free(prepared->model);
   prepared->model = NULL;
+  process_plugin_free(prepared->plugin);
+  prepared->plugin = NULL;
+}
+
+void process_audio_options(audio_job *audio, const process_args *args)
+{
+  audio->out_type = args->out_type;
+  audio->out_subtype = args->out_subtype;
+  audio->tail = (sf_count_t)lround(args->tail_seconds *
+                                   audio->in_info.samplerate);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -477,6 +648,7 @@ static void process_channel(void *context, int c, float *samples,
 static int run_opened(process_job *job, const process_args *args,
                       const char *out_path)
 {
+  process_audio_options(&job->audio, args);
   int status = create_streams(job, args);
   if (status == CLI_EXIT_OK && !args->is_unsettled) {
     settle_streams(job);
@@ -528,6 +700,10 @@ int process_one_file(const process_model *prepared, const process_args *args,
                      const char *in_path, const char *out_path,
                      atomic_uint_least64_t *meter, process_outcome *outcome)
 {
+  if (prepared->plugin) {
+    return process_plugin_file(prepared->plugin, args, in_path, out_path,
+                               meter, outcome);
+  }
   process_job job;
   memset(&job, 0, sizeof(job));
   job.shared = prepared;
@@ -549,10 +725,31 @@ int process_one_file(const process_model *prepared, const process_args *args,
 /* ------------------------------------------------------------------------ */
 /* One file */
 
+/** IN to OUT through the plugin. */
+static int process_single_plugin(const process_args *args)
+{
+  process_model prepared;
+  process_outcome outcome;
+  memset(&outcome, 0, sizeof(outcome));
+  int status = process_model_prepare(&prepared, args);
+  if (status == CLI_EXIT_OK) {
+    status = process_one_file(&prepared, args, args->in_path,
+                              args->out_path, NULL, &outcome);
+  }
+  if (status == CLI_EXIT_OK) {
+    cli_note("%s", outcome.summary);
+  }
+  process_model_free(&prepared);
+  return status;
+}
+
 /** IN to OUT.  The input is opened before the model is loaded, so that
     an unreadable input is reported first, as it always was. */
 static int process_single(const process_args *args)
 {
+  if (process_uses_plugin(args)) {
+    return process_single_plugin(args);
+  }
   process_model prepared;
   memset(&prepared, 0, sizeof(prepared));
   process_job job;

@@ -8,6 +8,7 @@
 
 #include "carry.h"
 #include "carry_rate.h"
+#include "plugin_setup.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -15,6 +16,7 @@
 #include <stdint.h>
 
 #define PROCESS_MAX_PARAMS 64
+#define PROCESS_MAX_CONTROLS 64
 
 /** The command line, checked for form but not yet against the model. */
 typedef struct process_args {
@@ -28,6 +30,15 @@ typedef struct process_args {
   bool is_normalized;              ///< Bring the output to -18 dB
   carry_rate_mode rate_mode;       ///< How a model of another rate runs
   bool keeps_latency;              ///< Write the delay, as the plugin does
+  int out_type;                    ///< --format: SF_FORMAT_WAV ..., or 0
+  int out_subtype;                 ///< --bits: SF_FORMAT_PCM_16 ..., or 0
+  double tail_seconds;             ///< --tail: silence run after IN
+  /* An LV2 plugin instead of the core: set by --plugin or --preset. */
+  const char *plugin_uri;          ///< --plugin, or NULL
+  const char *preset_uri;          ///< --preset, or NULL
+  plugin_control controls[PROCESS_MAX_CONTROLS];  ///< --control, checked
+                                   ///< for form ("SYMBOL=number")
+  int n_controls;
   /* The batch form: set when --output-dir is given. */
   const char *out_dir;             ///< Where the outputs go (-o)
   char **inputs;                   ///< Files and folders as typed
@@ -36,14 +47,19 @@ typedef struct process_args {
                                    ///< standard input)
   const char *pattern;             ///< --pattern: a glob on file names
   bool is_forced;                  ///< --force: overwrite existing outputs
+  bool is_resumed;                 ///< --resume: skip them (the default,
+                                   ///< said explicitly)
   int n_jobs;                      ///< -j: worker threads
   long shard_index;                ///< --shard K/N: K, from 0
   long n_shards;                   ///< --shard K/N: N (1: no sharding)
 } process_args;
 
-/** The model with its knobs set, ready to be shared by any number of jobs
-    on any threads (it is not changed once prepared). */
+struct process_plugin;
+
+/** The model with its knobs set, or the LV2 plugin, ready to be shared by
+    any number of jobs on any threads. */
 typedef struct process_model {
+  struct process_plugin *plugin;   ///< With --plugin or --preset, else NULL
   carry_model *model;
   float knobs[CARRY_MAX_KNOBS];    ///< (N - 1) conditioning values
   float normalize_gain_db;         ///< Added to the output gain
@@ -56,8 +72,9 @@ typedef struct process_outcome {
   char summary[640];               ///< The one-file form's report
 } process_outcome;
 
-/** Loads the model, applies --param and --normalize; reports and returns
-    the exit code on failure. */
+/** Loads the model, applies --param and --normalize (or, with --plugin or
+    --preset, finds the plugin and checks the preset and controls);
+    reports and returns the exit code on failure. */
 int process_model_prepare(process_model *prepared, const process_args *args);
 
 /** Frees the model; a zeroed process_model is fine. */
@@ -72,6 +89,27 @@ void process_model_free(process_model *prepared);
 int process_one_file(const process_model *prepared, const process_args *args,
                      const char *in_path, const char *out_path,
                      atomic_uint_least64_t *meter, process_outcome *outcome);
+
+struct audio_job;
+
+/** Sets an audio job's --format, --bits and --tail (once its input is
+    open: the tail is counted at the input's rate). */
+void process_audio_options(struct audio_job *audio, const process_args *args);
+
+/** True when the arguments ask for an LV2 plugin rather than the core. */
+bool process_uses_plugin(const process_args *args);
+
+/** With --plugin or --preset: opens the LV2 world, resolves the plugin
+    (from the preset's lv2:appliesTo if --plugin is missing) and checks
+    the preset, the control symbols and the model against it. */
+int process_plugin_prepare(process_model *prepared, const process_args *args);
+void process_plugin_free(struct process_plugin *plugin);
+
+/** process_one_file() through fresh instances of the plugin. */
+int process_plugin_file(const struct process_plugin *plugin,
+                        const process_args *args, const char *in_path,
+                        const char *out_path, atomic_uint_least64_t *meter,
+                        process_outcome *outcome);
 
 /** The batch form: every input into `args->out_dir`. */
 int process_batch(const process_args *args);
