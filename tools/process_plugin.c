@@ -18,7 +18,6 @@
 #include <lv2/core/lv2.h>
 #include <lv2/presets/presets.h>
 
-#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -59,6 +58,7 @@ typedef struct plugin_job {
                                                       ///< channel
   int n_instances;
   float *planar;              ///< (C, T) channels apart, processed in place
+  uint32_t reported_latency;  ///< What the plugin reports, in frames
   audio_job audio;
   atomic_uint_least64_t *meter;
 } plugin_job;
@@ -334,7 +334,25 @@ static plugin_setup job_setup(const plugin_job *job,
   return setup;
 }
 
-/** Instantiates and configures under the world's lock. */
+static int setup_refused(const plugin_job *job, const process_args *args,
+                         plugin_setup_failure failure)
+{
+  const char *uri = job->chosen->uri;
+  if (failure == PLUGIN_SETUP_BAD_PRESET) {
+    return cli_error(CLI_EXIT_FAILED, "cannot apply preset '%s' to '%s' "
+                     "for '%s'", args->preset_uri, uri, job->audio.in_path);
+  }
+  if (failure == PLUGIN_SETUP_BAD_MODEL) {
+    return cli_error(CLI_EXIT_FAILED, "cannot send the model '%s' to '%s' "
+                     "for '%s'", job->shared->model_path, uri,
+                     job->audio.in_path);
+  }
+  return cli_error(CLI_EXIT_FAILED, "'%s' refused a --control for '%s'",
+                   uri, job->audio.in_path);
+}
+
+/** Instantiates and configures under the world's lock; an instance the
+    set-up refused is freed. */
 static int open_instance(plugin_job *job, const process_args *args,
                          lv2_host_instance **instance)
 {
@@ -346,10 +364,15 @@ static int open_instance(plugin_job *job, const process_args *args,
   const plugin_setup setup = job_setup(job, args);
   size_t bad_control = 0;
   pthread_mutex_lock(&p->lock);
-  lv2_host_status status = lv2_host_instance_new(p->host, &config, instance);
+  const lv2_host_status status = lv2_host_instance_new(p->host, &config,
+                                                       instance);
   const plugin_setup_failure failure =
     status ? PLUGIN_SETUP_OK
            : plugin_setup_configure(*instance, &setup, &bad_control);
+  if (failure != PLUGIN_SETUP_OK) {
+    lv2_host_instance_free(*instance);
+    *instance = NULL;
+  }
   pthread_mutex_unlock(&p->lock);
   if (status) {
     return cli_error(CLI_EXIT_FAILED, "cannot run '%s' through '%s' at %d "
@@ -357,11 +380,8 @@ static int open_instance(plugin_job *job, const process_args *args,
                      job->audio.in_info.samplerate,
                      lv2_host_strerror(status));
   }
-  return failure == PLUGIN_SETUP_OK
-           ? CLI_EXIT_OK
-           : cli_error(CLI_EXIT_FAILED, "cannot set up '%s' for '%s': the "
-                       "preset, control or model was refused",
-                       config.plugin_uri, job->audio.in_path);
+  return failure == PLUGIN_SETUP_OK ? CLI_EXIT_OK
+                                    : setup_refused(job, args, failure);
 }
 
 /** Waits for the plugin's worker (Carry loading its model) and restarts
@@ -388,8 +408,11 @@ static void take_latency(plugin_job *job, const process_args *args)
   const float latency = plugin_setup_latency(job->shared->host,
                                              job->instances[0],
                                              job->chosen->uri);
-  if (!args->keeps_latency && latency > 0.0f && latency < (float)INT32_MAX) {
-    job->audio.latency = (uint32_t)lrintf(latency);
+  if (latency > 0.0f && latency < (float)INT32_MAX) {
+    job->reported_latency = (uint32_t)lrintf(latency);
+  }
+  if (!args->keeps_latency) {
+    job->audio.latency = job->reported_latency;
   }
 }
 
@@ -496,7 +519,7 @@ static void describe_run(const plugin_job *job, char *text, size_t size)
   audio_job_describe(&job->audio, summary, sizeof(summary));
   snprintf(text, size, "%s; %s%s, %d Hz, latency %u samples%s", summary,
            job->chosen->uri, job->n_instances > 1 ? " (one per channel)" : "",
-           job->audio.in_info.samplerate, job->audio.latency,
+           job->audio.in_info.samplerate, job->reported_latency,
            job->audio.latency ? " (compensated)" : "");
 }
 
