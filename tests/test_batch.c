@@ -840,6 +840,55 @@ static void test_plugin_control(void)
   free(b);
 }
 
+/** At 44.1 kHz Carry resamples for the 48 kHz model and reports 130
+    samples of latency: the plugin path takes it off as the core path
+    does (the same file, byte for byte), and --keep-latency writes it. */
+static void test_plugin_latency(void)
+{
+  char command[PATH_SIZE];
+  carry_ok("signal --seconds 0.5 --rate 44100 @plug/in44.wav");
+  format_text(command, sizeof(command), "process -m %s @plug/in44.wav "
+              "@plug/core44.wav", preset_model("diode-clipper"));
+  carry_ok(command);
+  const char *base = "process --plugin " CARRY_URI " -m %s %s "
+                     "@plug/in44.wav @plug/%s.wav";
+  format_text(command, sizeof(command), base, preset_model("diode-clipper"),
+              "", "plugin44");
+  const result r = carry(command);
+  CHECK(r.status == 0 && says(&r, "latency 130 samples (compensated)"),
+        "at 44.1 kHz: %d %s", r.status, r.err);
+  CHECK(same_files("plug/core44.wav", "plug/plugin44.wav"), "at 44.1 kHz "
+        "the plugin path differs from the core's");
+  format_text(command, sizeof(command), base, preset_model("diode-clipper"),
+              "--keep-latency", "kept44");
+  carry_ok(command);
+  SF_INFO a_info, k_info;
+  float *a = read_frames("plug/plugin44.wav", &a_info);
+  float *k = read_frames("plug/kept44.wav", &k_info);
+  bool is_shifted = a && k && a_info.frames == k_info.frames;
+  for (sf_count_t t = 0; is_shifted && t + 130 < a_info.frames; ++t) {
+    is_shifted = k[t + 130] == a[t];
+  }
+  CHECK(is_shifted, "--keep-latency is not the output 130 samples late");
+  free(a);
+  free(k);
+}
+
+/** A batch through the plugin on two workers: the mixed tree mirrored,
+    the corrupt file reported, every output the core's one-file run (an
+    instance per file, so -j changes nothing).  The plugin's knob1 starts
+    at the middle of the model's knob range, the core at the model's
+    default (asymmetry 0): knob1=0 makes them the same. */
+static void test_plugin_batch(void)
+{
+  const result r = carry("process --plugin " CARRY_URI " -m MODEL --control "
+                         "knob1=0 -j 2 @in -o @pbatch");
+  CHECK(r.status == 4 && says(&r, "6 files: 5 processed, 0 skipped (output "
+                                  "exists), 1 failed"),
+        "a batch through the plugin: %d %s", r.status, r.err);
+  check_mirrored("pbatch");
+}
+
 typedef struct format_case {
   const char *options;
   const char *out;
@@ -1067,6 +1116,8 @@ int main(void)
   test_plugin_matches_core();
   test_plugin_stereo();
   test_plugin_control();
+  test_plugin_latency();
+  test_plugin_batch();
   test_formats();
   test_tail();
   test_resume();
