@@ -54,6 +54,7 @@ static void print_help(void)
     "  or:  carry process --model FILE [OPTION]... --list FILE -o OUTDIR\n"
     "  or:  carry process --plugin URI [--preset URI] [--control SYMBOL=VALUE]...\n"
     "                     [--model FILE] [OPTION]... (IN OUT | IN... -o OUTDIR)\n"
+    "  or:  carry process --preset URI [OPTION]... (IN OUT | IN... -o OUTDIR)\n"
     "\n"
     "Runs every channel of the audio file IN through its own stream of the\n"
     "model and writes OUT with IN's sample rate, format and sample type.\n"

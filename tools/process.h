@@ -106,7 +106,7 @@ int process_plugin_prepare(process_model *prepared, const process_args *args);
 void process_plugin_free(struct process_plugin *plugin);
 
 /** process_one_file() through fresh instances of the plugin. */
-int process_plugin_file(const struct process_plugin *plugin,
+int process_plugin_file(struct process_plugin *plugin,
                         const process_args *args, const char *in_path,
                         const char *out_path, atomic_uint_least64_t *meter,
                         process_outcome *outcome);

@@ -52,7 +52,7 @@ typedef struct process_plugin {
 
 /** One file's run. */
 typedef struct plugin_job {
-  const process_plugin *shared;
+  process_plugin *shared;     ///< Its lock is taken, so not const
   const candidate *chosen;
   lv2_host_instance *instances[MAX_PLUGIN_CHANNELS];  ///< One, or one per
                                                       ///< channel
@@ -356,7 +356,7 @@ static int setup_refused(const plugin_job *job, const process_args *args,
 static int open_instance(plugin_job *job, const process_args *args,
                          lv2_host_instance **instance)
 {
-  process_plugin *p = (process_plugin *)job->shared;
+  process_plugin *p = job->shared;
   const lv2_host_config config = {
     .plugin_uri = job->chosen->uri,
     .sample_rate = job->audio.in_info.samplerate,
@@ -503,7 +503,7 @@ static int process_frames(void *context, float *frames, uint32_t n)
 
 static void free_job(plugin_job *job)
 {
-  process_plugin *p = (process_plugin *)job->shared;
+  process_plugin *p = job->shared;
   pthread_mutex_lock(&p->lock);
   for (int k = 0; k < job->n_instances; ++k) {
     lv2_host_instance_free(job->instances[k]);
@@ -540,7 +540,7 @@ static int run_file(plugin_job *job, const process_args *args,
   return status;
 }
 
-int process_plugin_file(const process_plugin *plugin,
+int process_plugin_file(process_plugin *plugin,
                         const process_args *args, const char *in_path,
                         const char *out_path, atomic_uint_least64_t *meter,
                         process_outcome *outcome)
