@@ -889,6 +889,38 @@ static void test_plugin_batch(void)
   check_mirrored("pbatch");
 }
 
+/** Any plugin, not only Carry: the preset of a test plugin (a gain of
+    0.5 in its state, tests/lv2/broken.lv2/) implies its plugin, which is
+    mono, so a stereo file runs through an instance per channel; the
+    output is half the input, exactly (float files).  A model file is for
+    Carry's plugins only. */
+static void test_other_plugin(void)
+{
+  const result r = carry("process --preset urn:carry:test:forgetful-half "
+                         "--bits float @in/sub/stereo24.wav @plug/half.wav");
+  CHECK(r.status == 0 && says(&r, "2 channels") &&
+          says(&r, "urn:carry:test:forgetful (one per channel)"),
+        "a test plugin's preset: %d %s", r.status, r.err);
+  SF_INFO in_info, out_info;
+  float *x = read_frames("in/sub/stereo24.wav", &in_info);
+  float *y = read_frames("plug/half.wav", &out_info);
+  bool is_half = x && y && in_info.frames == out_info.frames &&
+                 out_info.channels == 2;
+  for (sf_count_t t = 0; is_half && t < 2 * in_info.frames; ++t) {
+    is_half = y[t] == 0.5f * x[t];
+  }
+  CHECK(is_half, "the preset's gain of 0.5 is not what came out");
+  free(x);
+  free(y);
+  const result m = carry("process --preset urn:carry:test:forgetful-half "
+                         "-m MODEL @in/mono16.wav @x.wav");
+  CHECK(m.status == 2 && says(&m, "carry process: --model works with "
+                                  "Carry's plugins only; "
+                                  "'urn:carry:test:forgetful' takes no model "
+                                  "file\n"),
+        "--model with another plugin: %d %s", m.status, m.err);
+}
+
 typedef struct format_case {
   const char *options;
   const char *out;
@@ -1118,6 +1150,7 @@ int main(void)
   test_plugin_control();
   test_plugin_latency();
   test_plugin_batch();
+  test_other_plugin();
   test_formats();
   test_tail();
   test_resume();
