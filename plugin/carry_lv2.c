@@ -158,6 +158,7 @@ static void activate(LV2_Handle instance)
   carry_reset_engines(self); // LV2: a new activation forgets all history
   memset(self->dry_ring, 0, sizeof(self->dry_ring));
   self->clock = 0;
+  self->ends_fades = true; // in run(), where the worker may be called
 }
 
 /* ------------------------------------------------------------------------ */
@@ -177,6 +178,10 @@ static void run(LV2_Handle instance, uint32_t n_samples)
   carry_plugin *self = (carry_plugin *)instance;
   carry_begin_notify(self);
   take_mailbox(self);
+  if (self->ends_fades) {
+    carry_end_fades(self);
+    self->ends_fades = false;
+  }
   carry_retry_retired(self);
   carry_read_params(self);
   carry_read_control(self); // a load settles with the knobs just read

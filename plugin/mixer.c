@@ -289,9 +289,27 @@ static void refuse_block(carry_plugin *self, uint32_t n)
   }
 }
 
+void carry_end_fades(carry_plugin *self)
+{
+  carry_engine *newest = self->waiting ? self->waiting : self->incoming;
+  if (!newest) {
+    return;
+  }
+  carry_retire(self, self->current);
+  if (newest != self->incoming) {
+    carry_retire(self, self->incoming);
+  }
+  self->current = newest;
+  self->incoming = self->waiting = NULL;
+  self->fade = 0.0f;
+}
+
 uint32_t carry_latency(const carry_plugin *self)
 {
-  return latency_of(self->current);
+  const carry_engine *newest = self->waiting    ? self->waiting
+                               : self->incoming ? self->incoming
+                                                : self->current;
+  return latency_of(newest);
 }
 
 void carry_process(carry_plugin *self, uint32_t n)

@@ -126,6 +126,8 @@ typedef struct carry_plugin {
   carry_engine *retired[CARRY_MAX_RETIRED];  ///< Not yet handed back
   int n_retired;
   float fade;               ///< 0..1 from current to incoming
+  bool ends_fades;          ///< Activated: the next run() skips to the
+                            ///< newest model at once
   float fade_step;          ///< Per sample
   float enable_step;        ///< Per sample
   float glide_coef;         ///< One-pole coefficient per sample
@@ -277,7 +279,12 @@ void carry_process(carry_plugin *self, uint32_t n);
 /** Returns every model's streams to their settled state.  Thread: audio. */
 void carry_reset_engines(carry_plugin *self);
 
-/** The latency of the running model, in samples.  Thread: audio. */
+/** Makes the newest model current at once, without a fade: after an
+    activation there is no sound to fade from.  Thread: audio (run). */
+void carry_end_fades(carry_plugin *self);
+
+/** The latency of the newest model, the one the output is fading to (and
+    the only one after a restart), in samples.  Thread: audio. */
 uint32_t carry_latency(const carry_plugin *self);
 
 /* ------------------------------------------------------------------------ */

@@ -90,8 +90,7 @@ static bool settle(runner *run, lv2_host_instance *instance)
 {
   const plugin_setup setup = case_setup(run->test);
   char message[CHECK_MESSAGE_SIZE];
-  /* No warm-up: the suites' expected files were recorded without one. */
-  return plugin_setup_settle(instance, &setup, 0, message, sizeof(message)) ||
+  return plugin_setup_settle(instance, &setup, message, sizeof(message)) ||
          fail(run, "%s", message);
 }
 

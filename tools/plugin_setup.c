@@ -63,22 +63,12 @@ static bool wait_for_carry(lv2_host_instance *instance, char *message,
   return false;
 }
 
-/* A restarted Carry holds the model its preset or model file gave it, and
-   starts from the state it settles to, as after loading. */
-/** Silence in blocks the instance takes. */
-static void run_silence(lv2_host_instance *instance, uint32_t n_frames)
-{
-  const uint32_t block = lv2_host_max_block(instance);
-  for (uint32_t left = n_frames; left > 0;) {
-    const uint32_t n = left < block ? left : block;
-    lv2_host_run(instance, NULL, NULL, n);
-    left -= n;
-  }
-}
-
+/* A restarted Carry holds the model its preset or model file gave it,
+   starts from the state it settles to, as after loading, and skips the
+   cross-fade into it. */
 bool plugin_setup_settle(lv2_host_instance *instance,
-                         const plugin_setup *setup, uint32_t n_warm_frames,
-                         char *message, size_t size)
+                         const plugin_setup *setup, char *message,
+                         size_t size)
 {
   lv2_host_activate(instance);
   const bool loads = plugin_setup_is_carry(setup->plugin_uri) &&
@@ -90,7 +80,6 @@ bool plugin_setup_settle(lv2_host_instance *instance,
     snprintf(message, size, "the plugin's worker did not finish in 10 s");
     return false;
   }
-  run_silence(instance, n_warm_frames);
   lv2_host_deactivate(instance);
   lv2_host_activate(instance);
   return true;

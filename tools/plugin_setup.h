@@ -52,13 +52,12 @@ plugin_setup_failure plugin_setup_configure(lv2_host_instance *instance,
                                             size_t *bad_control);
 
 /** Activates, waits for Carry to report its model loaded (when a preset
-    or model was given), lets the worker finish, runs `n_warm_frames` of
-    silence (so that the plugin's own fades, such as Carry's cross-fade
-    into a new model, are over), and restarts the plugin.  False with
-    `message` on failure. */
+    or model was given), lets the worker finish, and restarts the plugin
+    (Carry then runs the model from its settled state, with no fade).
+    False with `message` on failure. */
 bool plugin_setup_settle(lv2_host_instance *instance,
-                         const plugin_setup *setup, uint32_t n_warm_frames,
-                         char *message, size_t size);
+                         const plugin_setup *setup, char *message,
+                         size_t size);
 
 /** The latency the plugin reports on its lv2:reportsLatency port, or -1
     if it has none. */

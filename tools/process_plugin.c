@@ -27,10 +27,6 @@
 #define MAX_CANDIDATES 8     ///< Plugins a preset may apply to
 #define MAX_PLUGIN_CHANNELS 8
 #define SYMBOL_LIST_SIZE 2048
-/** Silence run before the restart, longer than any fade a plugin makes
-    when it takes a new state (Carry's cross-fade lasts 30 ms), so that the
-    file is not rendered through it. */
-#define WARM_SECONDS 0.25
 
 /** A plugin the files may run through, with its audio ports. */
 typedef struct candidate {
@@ -391,10 +387,7 @@ static int settle_instance(plugin_job *job, const process_args *args,
 {
   const plugin_setup setup = job_setup(job, args);
   char message[1024];
-  const uint32_t n_warm = (uint32_t)lround(WARM_SECONDS *
-                                           job->audio.in_info.samplerate);
-  if (!plugin_setup_settle(instance, &setup, n_warm, message,
-                           sizeof(message))) {
+  if (!plugin_setup_settle(instance, &setup, message, sizeof(message))) {
     return cli_error(CLI_EXIT_MODEL, "'%s' through '%s': %s",
                      job->audio.in_path, setup.plugin_uri, message);
   }
