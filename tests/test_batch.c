@@ -8,6 +8,7 @@
 */
 
 #include "harness.h"
+#include "temp_files.h"
 
 #include <dirent.h>
 #include <math.h>
@@ -697,22 +698,11 @@ static void test_interrupts(void)
 #define CARRY_URI "https://carry.audio/lv2/carry"
 #define PRESET_URI "https://carry.audio/lv2/presets/"
 
-/** A whole audio file as float frames; NULL if unreadable. */
+/** A whole audio file under the test's root as float frames; NULL if
+    unreadable. */
 static float *read_frames(const char *name, SF_INFO *info)
 {
-  memset(info, 0, sizeof(*info));
-  SNDFILE *file = sf_open(at(name), SFM_READ, info);
-  if (!file) {
-    return NULL;
-  }
-  const size_t n = (size_t)info->frames * (size_t)info->channels;
-  float *frames = malloc((n ? n : 1) * sizeof(float));
-  if (frames && sf_readf_float(file, frames, info->frames) != info->frames) {
-    free(frames);
-    frames = NULL;
-  }
-  sf_close(file);
-  return frames;
+  return temp_files_read_frames(at(name), info);
 }
 
 /** `from` with `seconds` of silence after it, as a float WAV. */

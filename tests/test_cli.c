@@ -6,6 +6,7 @@
 */
 
 #include "harness.h"
+#include "temp_files.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -29,72 +30,30 @@ extern char **environ;
 #define STDERR_SIZE 8192
 #define TEMP_DIR_SIZE 1024  // short enough that any name still fits a path
 
-static char temp_dir[TEMP_DIR_SIZE];
 static char demo_model[PATH_SIZE];
 
 /* ------------------------------------------------------------------------ */
 /* Files */
 
-/** A path inside the temporary directory, in one of a few rotating static
-    buffers so that several can be live in one expression. */
-static const char *temp_path(const char *name)
-{
-  static char paths[8][PATH_SIZE];
-  static int next = 0;
-  char *path = paths[next++ % 8];
-  snprintf(path, PATH_SIZE, "%s/%s", temp_dir, name);
-  return path;
-}
-
 static void write_text(const char *name, const char *text)
 {
-  FILE *file = fopen(temp_path(name), "w");
+  FILE *file = fopen(temp_files_path(name), "w");
   if (file) {
     fputs(text, file);
     fclose(file);
   }
 }
 
-/** The whole file in a buffer to free(), or NULL; `size` gets its size. */
-static char *read_bytes(const char *path, size_t *size)
-{
-  FILE *file = fopen(path, "rb");
-  if (!file) {
-    return NULL;
-  }
-  fseek(file, 0, SEEK_END);
-  const long length = ftell(file);
-  fseek(file, 0, SEEK_SET);
-  char *bytes = malloc((size_t)length + 1);
-  *size = bytes ? fread(bytes, 1, (size_t)length, file) : 0;
-  if (bytes) {
-    bytes[*size] = '\0';
-  }
-  fclose(file);
-  return bytes;
-}
-
 static bool same_bytes(const char *name_a, const char *name_b)
 {
-  size_t size_a = 0, size_b = 0;
-  char *a = read_bytes(temp_path(name_a), &size_a);
-  char *b = read_bytes(temp_path(name_b), &size_b);
-  const bool same = a && b && size_a == size_b && !memcmp(a, b, size_a);
-  free(a);
-  free(b);
-  return same;
-}
-
-static bool exists(const char *name)
-{
-  struct stat info;
-  return stat(temp_path(name), &info) == 0;
+  return temp_files_same_bytes(temp_files_path(name_a),
+                               temp_files_path(name_b));
 }
 
 /** Files in the temporary directory whose names start with `prefix`. */
 static int count_files(const char *prefix)
 {
-  DIR *dir = opendir(temp_dir);
+  DIR *dir = opendir(temp_files_dir());
   int count = 0;
   for (struct dirent *e = dir ? readdir(dir) : NULL; e; e = readdir(dir)) {
     count += !strncmp(e->d_name, prefix, strlen(prefix));
@@ -103,20 +62,6 @@ static int count_files(const char *prefix)
     closedir(dir);
   }
   return count;
-}
-
-static void remove_temp_dir(void)
-{
-  DIR *dir = opendir(temp_dir);
-  for (struct dirent *e = dir ? readdir(dir) : NULL; e; e = readdir(dir)) {
-    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-      unlink(temp_path(e->d_name));
-    }
-  }
-  if (dir) {
-    closedir(dir);
-  }
-  rmdir(temp_dir);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -130,7 +75,7 @@ typedef struct audio {
 static audio read_audio(const char *name)
 {
   audio a = {{0, 0, 0, 0, 0, 0}, NULL};
-  SNDFILE *file = sf_open(temp_path(name), SFM_READ, &a.info);
+  SNDFILE *file = sf_open(temp_files_path(name), SFM_READ, &a.info);
   if (!file) {
     return a;
   }
@@ -149,7 +94,7 @@ static bool write_audio(const char *name, int format, int rate,
                         int channels, const float *samples, size_t n_frames)
 {
   SF_INFO info = {0, rate, channels, format, 0, 0};
-  SNDFILE *file = sf_open(temp_path(name), SFM_WRITE, &info);
+  SNDFILE *file = sf_open(temp_files_path(name), SFM_WRITE, &info);
   if (!file) {
     return false;
   }
@@ -195,7 +140,7 @@ static int split_args(char *command, char **argv, char storage[][PATH_SIZE])
        word = strtok(NULL, " ")) {
     char *arg = storage[argc];
     if (word[0] == '@') {
-      snprintf(arg, PATH_SIZE, "%s/%s", temp_dir, word + 1);
+      snprintf(arg, PATH_SIZE, "%s/%s", temp_files_dir(), word + 1);
     } else if (!strcmp(word, "%M")) {
       snprintf(arg, PATH_SIZE, "%s", demo_model);
     } else {
@@ -210,7 +155,7 @@ static int split_args(char *command, char **argv, char storage[][PATH_SIZE])
 static void read_capture(const char *path, char *text)
 {
   size_t size = 0;
-  char *bytes = read_bytes(path, &size);
+  char *bytes = temp_files_read_bytes(path, &size);
   snprintf(text, STDERR_SIZE, "%s", bytes ? bytes : "");
   free(bytes);
   unlink(path);
@@ -225,8 +170,8 @@ static pid_t start(const char *command)
   snprintf(words, sizeof(words), "%s", command);
   char *argv[MAX_ARGS];
   split_args(words, argv, storage);
-  snprintf(out, sizeof(out), "%s/.stdout", temp_dir);
-  snprintf(err, sizeof(err), "%s/.stderr", temp_dir);
+  snprintf(out, sizeof(out), "%s/.stdout", temp_files_dir());
+  snprintf(err, sizeof(err), "%s/.stderr", temp_files_dir());
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 1, out,
@@ -250,8 +195,8 @@ static run_result finish(pid_t pid)
       WIFEXITED(wait_status)) {
     result.status = WEXITSTATUS(wait_status);
   }
-  read_capture(temp_path(".stdout"), result.stdout_text);
-  read_capture(temp_path(".stderr"), result.stderr_text);
+  read_capture(temp_files_path(".stdout"), result.stdout_text);
+  read_capture(temp_files_path(".stderr"), result.stderr_text);
   return result;
 }
 
@@ -391,7 +336,7 @@ static void test_bad_arguments(void)
     CHECK(strstr(r.stderr_text, c->message) != NULL,
           "'%s': expected '%s' in stderr, found: %s", c->command, c->message,
           r.stderr_text);
-    CHECK(!exists("out.wav"), "'%s' left out.wav behind", c->command);
+    CHECK(!temp_files_exists("out.wav"), "'%s' left out.wav behind", c->command);
     CHECK(count_files("out.wav.") == 0, "'%s' left a temporary file",
           c->command);
     CHECK(is_one_error(r.stderr_text), "'%s': not one line of error: %s",
@@ -706,7 +651,7 @@ static void test_failure_keeps_output(void)
   const run_result r = run("process --model %%M --param drive=1 @dry.wav "
                            "@keep.wav");
   size_t size = 0;
-  char *kept = read_bytes(temp_path("keep.wav"), &size);
+  char *kept = temp_files_read_bytes(temp_files_path("keep.wav"), &size);
   CHECK(r.status == 2 && kept && !strcmp(kept, "keep me"),
         "a failed run changed its output file");
   free(kept);
@@ -743,7 +688,7 @@ static void test_interrupt(void)
   }
   CHECK(r.status == 1 && strstr(r.stderr_text, "interrupted"),
         "interrupted run: exit %d, stderr %s", r.status, r.stderr_text);
-  CHECK(!exists("long_out.wav") && count_files("long_out.wav") == 0,
+  CHECK(!temp_files_exists("long_out.wav") && count_files("long_out.wav") == 0,
         "an interrupted run left a file");
 }
 
@@ -758,11 +703,7 @@ static bool set_up(void)
   }
   snprintf(demo_model, sizeof(demo_model), "%s",
            test_source_path("presets/demo/soft-clip.json"));
-  const char *tmp = getenv("TMPDIR");
-  snprintf(temp_dir, sizeof(temp_dir), "%s/carry-cli-XXXXXX",
-           tmp && tmp[0] ? tmp : "/tmp");
-  if (!mkdtemp(temp_dir)) {
-    perror("mkdtemp");
+  if (!temp_files_make("cli")) {
     return false;
   }
   write_models();
@@ -789,6 +730,6 @@ int main(void)
   test_in_place();
   test_failure_keeps_output();
   test_interrupt();
-  remove_temp_dir();
+  temp_files_remove();
   return test_finish("cli");
 }

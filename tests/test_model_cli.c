@@ -8,6 +8,7 @@
 */
 
 #include "harness.h"
+#include "temp_files.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -31,21 +32,10 @@ extern char **environ;
 #define TEMP_DIR_SIZE 1024
 #define MAX_MODELS 64
 
-static char temp_dir[TEMP_DIR_SIZE];
 static char demo_model[PATH_SIZE];
 
 /* ------------------------------------------------------------------------ */
 /* Files */
-
-/** A path in the temporary directory, in one of a few rotating buffers. */
-static const char *temp_path(const char *name)
-{
-  static char paths[8][PATH_SIZE];
-  static int next = 0;
-  char *path = paths[next++ % 8];
-  snprintf(path, PATH_SIZE, "%s/%s", temp_dir, name);
-  return path;
-}
 
 /** A model under tests/models, in one of a few rotating buffers. */
 static const char *model_path(const char *name)
@@ -59,56 +49,12 @@ static const char *model_path(const char *name)
   return path;
 }
 
-/** The whole file in a buffer to free(), or NULL. */
-static char *read_bytes(const char *path, size_t *size)
-{
-  FILE *file = fopen(path, "rb");
-  if (!file) {
-    return NULL;
-  }
-  fseek(file, 0, SEEK_END);
-  const long length = ftell(file);
-  fseek(file, 0, SEEK_SET);
-  char *bytes = length >= 0 ? malloc((size_t)length + 1) : NULL;
-  *size = bytes ? fread(bytes, 1, (size_t)length, file) : 0;
-  if (bytes) {
-    bytes[*size] = '\0';
-  }
-  fclose(file);
-  return bytes;
-}
-
-static bool same_bytes(const char *path_a, const char *path_b)
-{
-  size_t size_a = 0, size_b = 0;
-  char *a = read_bytes(path_a, &size_a);
-  char *b = read_bytes(path_b, &size_b);
-  const bool same = a && b && size_a == size_b && !memcmp(a, b, size_a);
-  free(a);
-  free(b);
-  return same;
-}
-
-static void remove_temp_dir(void)
-{
-  DIR *dir = opendir(temp_dir);
-  for (struct dirent *e = dir ? readdir(dir) : NULL; e; e = readdir(dir)) {
-    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-      unlink(temp_path(e->d_name));
-    }
-  }
-  if (dir) {
-    closedir(dir);
-  }
-  rmdir(temp_dir);
-}
-
 /** Mono samples of an audio file in the temporary directory, to free(). */
 static float *read_mono(const char *name, size_t *n)
 {
   SF_INFO info;
   memset(&info, 0, sizeof(info));
-  SNDFILE *file = sf_open(temp_path(name), SFM_READ, &info);
+  SNDFILE *file = sf_open(temp_files_path(name), SFM_READ, &info);
   *n = 0;
   if (!file || info.channels != 1) {
     if (file) {
@@ -144,7 +90,7 @@ static void split_args(char *command, char **argv, char storage[][PATH_SIZE])
        word = strtok(NULL, " ")) {
     char *arg = storage[argc];
     if (word[0] == '@') {
-      snprintf(arg, PATH_SIZE, "%s/%s", temp_dir, word + 1);
+      snprintf(arg, PATH_SIZE, "%s/%s", temp_files_dir(), word + 1);
     } else if (word[0] == '&') {
       snprintf(arg, PATH_SIZE, "%s", model_path(word + 1));
     } else if (!strcmp(word, "%M")) {
@@ -160,7 +106,7 @@ static void split_args(char *command, char **argv, char storage[][PATH_SIZE])
 static void read_capture(const char *path, char *text)
 {
   size_t size = 0;
-  char *bytes = read_bytes(path, &size);
+  char *bytes = temp_files_read_bytes(path, &size);
   snprintf(text, OUTPUT_SIZE, "%s", bytes ? bytes : "");
   free(bytes);
   unlink(path);
@@ -182,8 +128,8 @@ static run_result *run(const char *format, ...)
   va_end(args);
   char *argv[MAX_ARGS];
   split_args(command, argv, storage);
-  snprintf(out, sizeof(out), "%s/.stdout", temp_dir);
-  snprintf(err, sizeof(err), "%s/.stderr", temp_dir);
+  snprintf(out, sizeof(out), "%s/.stdout", temp_files_dir());
+  snprintf(err, sizeof(err), "%s/.stderr", temp_files_dir());
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 1, out,
@@ -263,8 +209,8 @@ static void test_bad_arguments(void)
     CHECK(!r->stdout_text[0], "'%s' printed on stdout: %s", c->command,
           r->stdout_text);
     struct stat info;
-    CHECK(stat(temp_path("out.json"), &info) != 0 &&
-            stat(temp_path("out.wav"), &info) != 0,
+    CHECK(stat(temp_files_path("out.json"), &info) != 0 &&
+            stat(temp_files_path("out.wav"), &info) != 0,
           "'%s' left an output behind", c->command);
   }
 }
@@ -705,10 +651,10 @@ static void check_round_trip(const char *path, const char *label)
         "convert %s: exit %d: %s", label, r->status, r->stderr_text);
   r = run("model convert @a.json @b.json");
   CHECK(r->status == 0, "convert %s again: %s", label, r->stderr_text);
-  CHECK(same_bytes(temp_path("a.json"), temp_path("b.json")),
+  CHECK(temp_files_same_bytes(temp_files_path("a.json"), temp_files_path("b.json")),
         "%s: converting the converted file changed its bytes", label);
-  if (process(path, "x.wav") && process(temp_path("a.json"), "a.wav") &&
-      process(temp_path("b.json"), "b.wav")) {
+  if (process(path, "x.wav") && process(temp_files_path("a.json"), "a.wav") &&
+      process(temp_files_path("b.json"), "b.wav")) {
     CHECK(same_audio("x.wav", "a.wav") && same_audio("x.wav", "b.wav"),
           "%s: the converted model sounds different", label);
   }
@@ -764,7 +710,7 @@ static void test_convert_keeps(void)
           strstr(r->stderr_text, "\"CLI capture\", Neural Amp Modeler .nam "
                                  "\u2192 RTNeural/AIDA-X Keras JSON"),
         "convert nam: %s", r->stderr_text);
-  json_t *info = info_json(temp_path("nam.json"));
+  json_t *info = info_json(temp_files_path("nam.json"));
   CHECK(!strcmp(get_string(info, "format"), "keras") &&
           get_number(info, "loudness_db") == -14.25 &&
           !strcmp(get_string(info, "loudness_source"), "file") &&
@@ -797,8 +743,8 @@ static void test_convert_refuses_input(void)
 {
   run_expect(0, "model convert %M @in.json");
   size_t size = 0;
-  char *before = read_bytes(temp_path("in.json"), &size);
-  CHECK(link(temp_path("in.json"), temp_path("linked.json")) == 0,
+  char *before = temp_files_read_bytes(temp_files_path("in.json"), &size);
+  CHECK(link(temp_files_path("in.json"), temp_files_path("linked.json")) == 0,
         "cannot link in.json");
   static const char *const outs[] = {"@in.json", "@./in.json",
                                      "@linked.json"};
@@ -808,11 +754,11 @@ static void test_convert_refuses_input(void)
           "convert in.json %s: exit %d: %s", outs[k], r->status,
           r->stderr_text);
   }
-  char *after = read_bytes(temp_path("in.json"), &size);
+  char *after = temp_files_read_bytes(temp_files_path("in.json"), &size);
   CHECK(before && after && !strcmp(before, after), "in.json was changed");
   free(before);
   free(after);
-  unlink(temp_path("linked.json"));
+  unlink(temp_files_path("linked.json"));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -875,11 +821,7 @@ static bool set_up(void)
   }
   snprintf(demo_model, sizeof(demo_model), "%s",
            test_source_path("presets/demo/soft-clip.json"));
-  const char *tmp = getenv("TMPDIR");
-  snprintf(temp_dir, sizeof(temp_dir), "%s/carry-model-cli-XXXXXX",
-           tmp && tmp[0] ? tmp : "/tmp");
-  if (!mkdtemp(temp_dir)) {
-    perror("mkdtemp");
+  if (!temp_files_make("model-cli")) {
     return false;
   }
   return run_expect(0, "signal --seconds 1 --float @dry.wav")->status == 0;
@@ -903,6 +845,6 @@ int main(void)
   test_convert_keeps();
   test_convert_refuses_input();
   test_normalize();
-  remove_temp_dir();
+  temp_files_remove();
   return test_finish("model_cli");
 }

@@ -7,6 +7,7 @@
 
 #include "effects.h"
 #include "harness.h"
+#include "temp_files.h"
 
 #include <fcntl.h>
 #include <math.h>
@@ -26,31 +27,21 @@ extern char **environ;
 #define TEXT_SIZE 8192
 #define RATE 48000
 
-static char temp_dir[1024];
 
 /* ------------------------------------------------------------------------ */
 /* Files */
 
-static const char *temp_path(const char *name)
+/** An audio file in the temporary directory (see temp_files_read_frames). */
+static float *read_audio(const char *name, SF_INFO *info)
 {
-  static char paths[4][PATH_SIZE];
-  static int next = 0;
-  char *path = paths[next++ % 4];
-  snprintf(path, PATH_SIZE, "%s/%s", temp_dir, name);
-  return path;
-}
-
-static bool exists(const char *name)
-{
-  struct stat info;
-  return stat(temp_path(name), &info) == 0;
+  return temp_files_read_frames(temp_files_path(name), info);
 }
 
 static bool write_audio(const char *name, int format, int rate, int channels,
                         const float *frames, size_t n_frames)
 {
   SF_INFO info = {0, rate, channels, format, 0, 0};
-  SNDFILE *file = sf_open(temp_path(name), SFM_WRITE, &info);
+  SNDFILE *file = sf_open(temp_files_path(name), SFM_WRITE, &info);
   if (!file) {
     return false;
   }
@@ -59,37 +50,6 @@ static bool write_audio(const char *name, int format, int rate, int channels,
                                              (sf_count_t)n_frames);
   sf_close(file);
   return written == (sf_count_t)n_frames;
-}
-
-/** The file's frames (to free) and its description, or NULL. */
-static float *read_audio(const char *name, SF_INFO *info)
-{
-  memset(info, 0, sizeof(*info));
-  SNDFILE *file = sf_open(temp_path(name), SFM_READ, info);
-  if (!file) {
-    return NULL;
-  }
-  const size_t n = (size_t)info->frames * (size_t)info->channels;
-  float *frames = malloc((n ? n : 1) * sizeof(float));
-  if (frames && sf_readf_float(file, frames, info->frames) != info->frames) {
-    free(frames);
-    frames = NULL;
-  }
-  sf_close(file);
-  return frames;
-}
-
-static void remove_temp_dir(void)
-{
-  static const char *const names[] = {
-    "dry.wav", "dry24.wav", "stereo.wav", "slow.wav", "text.txt", "out.wav",
-    "wet.wav", "wet24.wav", "stereo_out.wav", "in_place.wav", ".stdout",
-    ".stderr",
-  };
-  for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); ++k) {
-    unlink(temp_path(names[k]));
-  }
-  rmdir(temp_dir);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -103,7 +63,7 @@ typedef struct run_result {
 
 static void read_text(const char *name, char *text)
 {
-  FILE *file = fopen(temp_path(name), "r");
+  FILE *file = fopen(temp_files_path(name), "r");
   const size_t size = file ? fread(text, 1, TEXT_SIZE - 1, file) : 0;
   text[size] = '\0';
   if (file) {
@@ -123,7 +83,7 @@ static run_result run(const char *command)
   argv[argc++] = getenv("CARRY_EXE");
   for (char *word = strtok(words, " "); word && argc < MAX_ARGS - 1;
        word = strtok(NULL, " ")) {
-    snprintf(storage[argc], PATH_SIZE, "%s%s", word[0] == '@' ? temp_path("")
+    snprintf(storage[argc], PATH_SIZE, "%s%s", word[0] == '@' ? temp_files_path("")
                                                                : "",
              word + (word[0] == '@'));
     argv[argc] = storage[argc];
@@ -132,9 +92,9 @@ static run_result run(const char *command)
   argv[argc] = NULL;
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, temp_path(".stdout"),
+  posix_spawn_file_actions_addopen(&actions, 1, temp_files_path(".stdout"),
                                    O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, 2, temp_path(".stderr"),
+  posix_spawn_file_actions_addopen(&actions, 2, temp_files_path(".stderr"),
                                    O_WRONLY | O_CREAT | O_TRUNC, 0644);
   pid_t pid = 0;
   run_result r;
@@ -202,7 +162,7 @@ static void test_bad_arguments(void)
     CHECK(r.status == c->status && strstr(r.err, c->message),
           "'%s' exited %d (expected %d) with: %s(expected '%s')", c->command,
           r.status, c->status, r.err, c->message);
-    CHECK(!exists("out.wav"), "'%s' left out.wav behind", c->command);
+    CHECK(!temp_files_exists("out.wav"), "'%s' left out.wav behind", c->command);
   }
 }
 
@@ -310,7 +270,7 @@ static void test_format_and_in_place(void)
   CHECK(wet && other &&
           memcmp(wet, other, (size_t)info.frames * sizeof(float)) != 0,
         "fuzz=0 and fuzz=1 give the same output");
-  unlink(temp_path("out.wav"));
+  unlink(temp_files_path("out.wav"));
   free(dry);
   free(wet);
   free(in_place);
@@ -326,11 +286,7 @@ static bool set_up(float *dry, size_t n)
     fprintf(stderr, "CARRY_EXE does not name the built carry\n");
     return false;
   }
-  const char *tmp = getenv("TMPDIR");
-  snprintf(temp_dir, sizeof(temp_dir), "%s/carry-reference-XXXXXX",
-           tmp && tmp[0] ? tmp : "/tmp");
-  if (!mkdtemp(temp_dir)) {
-    perror("mkdtemp");
+  if (!temp_files_make("reference")) {
     return false;
   }
   for (size_t t = 0; t < n; ++t) {
@@ -338,7 +294,7 @@ static bool set_up(float *dry, size_t n)
     dry[t] = (float)(0.7 * exp(-3.0 * time) * sin(2.0 * M_PI * 196.0 * time) +
                      0.1 * sin(2.0 * M_PI * 1500.0 * time));
   }
-  FILE *text = fopen(temp_path("text.txt"), "w");
+  FILE *text = fopen(temp_files_path("text.txt"), "w");
   if (text) {
     fputs("not audio\n", text);
     fclose(text);
@@ -362,6 +318,6 @@ int main(void)
   test_list_and_help();
   test_stereo_matches_library(dry, N);
   test_format_and_in_place();
-  remove_temp_dir();
+  temp_files_remove();
   return test_finish("reference_cli");
 }

@@ -8,6 +8,7 @@
 */
 
 #include "harness.h"
+#include "temp_files.h"
 
 #include <fcntl.h>
 #include <jansson.h>
@@ -32,26 +33,10 @@ extern char **environ;
 #define PATH_SIZE 1024
 #define OUTPUT_SIZE 16384
 
-static char temp_dir[256];
 
 /** Short training options: the tests need working runs, not good models. */
 #define QUICK "--segment-seconds 0.25 --warmup 100 --tbptt 1000 --batch 4 " \
               "--threads 1"
-
-static const char *temp_path(const char *name)
-{
-  static char paths[8][PATH_SIZE];
-  static int next = 0;
-  char *path = paths[next++ % 8];
-  snprintf(path, PATH_SIZE, "%s/%s", temp_dir, name);
-  return path;
-}
-
-static bool exists(const char *name)
-{
-  struct stat info;
-  return stat(temp_path(name), &info) == 0;
-}
 
 /* ------------------------------------------------------------------------ */
 /* Running the command */
@@ -71,7 +56,7 @@ static void split_args(char *command, char **argv,
   for (char *word = strtok(command, " "); word && argc < MAX_ARGS - 1;
        word = strtok(NULL, " ")) {
     snprintf(storage[argc], PATH_SIZE, "%s",
-             word[0] == '@' ? temp_path(word + 1) : word);
+             word[0] == '@' ? temp_files_path(word + 1) : word);
     argv[argc] = storage[argc];
     ++argc;
   }
@@ -88,7 +73,7 @@ static pid_t start(const char *command)
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 2, temp_path(".stderr"),
+  posix_spawn_file_actions_addopen(&actions, 2, temp_files_path(".stderr"),
                                    O_WRONLY | O_CREAT | O_TRUNC, 0644);
   pid_t pid = -1;
   if (posix_spawn(&pid, argv[0], &actions, NULL, argv, environ) != 0) {
@@ -100,7 +85,7 @@ static pid_t start(const char *command)
 
 static void read_stderr(char *text)
 {
-  FILE *file = fopen(temp_path(".stderr"), "r");
+  FILE *file = fopen(temp_files_path(".stderr"), "r");
   const size_t n = file ? fread(text, 1, OUTPUT_SIZE - 1, file) : 0;
   text[n] = '\0';
   if (file) {
@@ -148,7 +133,7 @@ static bool write_wav(const char *name, int rate, int channels,
                       const float *x, size_t n_frames)
 {
   SF_INFO info = {0, rate, channels, SF_FORMAT_WAV | SF_FORMAT_FLOAT, 0, 0};
-  SNDFILE *file = sf_open(temp_path(name), SFM_WRITE, &info);
+  SNDFILE *file = sf_open(temp_files_path(name), SFM_WRITE, &info);
   if (!file) {
     return false;
   }
@@ -185,12 +170,12 @@ static void write_inputs(void)
   write_wav("fast.wav", 22050, 1, target, n);
   memcpy(dry + n, dry, n * sizeof(float));
   write_wav("stereo.wav", RATE, 2, dry, n);
-  FILE *file = fopen(temp_path("not_audio.txt"), "w");
+  FILE *file = fopen(temp_files_path("not_audio.txt"), "w");
   if (file) {
     fputs("This is not audio.\n", file);
     fclose(file);
   }
-  file = fopen(temp_path("manifest.json"), "w");
+  file = fopen(temp_files_path("manifest.json"), "w");
   if (file) {
     fputs("{\"pairs\": [\n"
           "  {\"dry\": \"dry.wav\", \"target\": \"soft.wav\", "
@@ -200,7 +185,7 @@ static void write_inputs(void)
           " \"knob_ranges\": {\"drive\": [0, 2]}}\n", file);
     fclose(file);
   }
-  file = fopen(temp_path("bad_manifest.json"), "w");
+  file = fopen(temp_files_path("bad_manifest.json"), "w");
   if (file) {
     fputs("{\"pairs\": [{\"dry\": \"dry.wav\", \"target\": 7}]}\n", file);
     fclose(file);
@@ -297,7 +282,7 @@ static void expand(const char *message, char *text, size_t size)
   for (const char *p = message; *p && strlen(text) + 1 < size; ++p) {
     const size_t used = strlen(text);
     if (p[0] == '%' && p[1] == 'T') {
-      snprintf(text + used, size - used, "%s", temp_dir);
+      snprintf(text + used, size - used, "%s", temp_files_dir());
       ++p;
     } else {
       text[used] = *p;
@@ -311,19 +296,19 @@ static void test_bad_arguments(void)
   // A checkpoint for the resume cases: lstm:4, seed 1, lr 0.005, no knobs.
   run_ok("train --arch lstm:4 --out @c.json --checkpoint @c.checkpoint "
          PAIR "--epochs 0 " QUICK);
-  unlink(temp_path("m.json"));
+  unlink(temp_files_path("m.json"));
   for (size_t k = 0; k < sizeof(bad_cases) / sizeof(bad_cases[0]); ++k) {
     const bad_case *c = &bad_cases[k];
     char message[1024];
     expand(c->message, message, sizeof(message));
-    unlink(temp_path("m.json"));
+    unlink(temp_files_path("m.json"));
     // QUICK first, so that a case's own options override it.
     const run_result r = run("train " QUICK "%s", c->command + 5);
     CHECK(r.status == c->status, "'%s' exited %d, expected %d: %s",
           c->command, r.status, c->status, r.stderr_text);
     CHECK(strstr(r.stderr_text, message) != NULL,
           "'%s': expected '%s' in: %s", c->command, message, r.stderr_text);
-    CHECK(!exists("m.json"), "'%s' left m.json behind", c->command);
+    CHECK(!temp_files_exists("m.json"), "'%s' left m.json behind", c->command);
   }
 }
 
@@ -333,7 +318,7 @@ static void test_bad_arguments(void)
 static carry_model *load(const char *name)
 {
   carry_error err;
-  carry_model *model = carry_model_load(temp_path(name), &err);
+  carry_model *model = carry_model_load(temp_files_path(name), &err);
   CHECK(model != NULL, "%s does not load in Carry: %s", name, err.message);
   return model;
 }
@@ -391,7 +376,7 @@ static void test_runs(void)
     CHECK(same_weights(a, b), "two runs with the same seed differ");
     CHECK(same_weights(a, r), "a resumed run differs from a straight one");
   }
-  CHECK(exists("a.json.checkpoint"), "no default checkpoint beside a.json");
+  CHECK(temp_files_exists("a.json.checkpoint"), "no default checkpoint beside a.json");
   carry_model_free(a);
   carry_model_free(b);
   carry_model_free(r);
@@ -446,15 +431,12 @@ static void test_interrupt(void)
   carry_model *model = load("i.json");
   carry_model_free(model);
   run_ok(GOOD "--resume @i.json.checkpoint --epochs 1 --out @j.json");
-  CHECK(exists("j.json"), "no model after resuming");
+  CHECK(temp_files_exists("j.json"), "no model after resuming");
 }
 
 int main(void)
 {
-  const char *tmp = getenv("TMPDIR");
-  snprintf(temp_dir, sizeof(temp_dir), "%s/carry-train-cli-XXXXXX",
-           tmp ? tmp : "/tmp");
-  if (!getenv("CARRY_EXE") || !mkdtemp(temp_dir)) {
+  if (!getenv("CARRY_EXE") || !temp_files_make("train-cli")) {
     fprintf(stderr, "needs CARRY_EXE and a temporary directory\n");
     return 1;
   }
@@ -465,9 +447,9 @@ int main(void)
   test_manifest_run();
   test_interrupt();
   char command[600];
-  snprintf(command, sizeof(command), "rm -rf '%s'", temp_dir);
+  snprintf(command, sizeof(command), "rm -rf '%s'", temp_files_dir());
   if (system(command) != 0) {
-    fprintf(stderr, "could not remove %s\n", temp_dir);
+    fprintf(stderr, "could not remove %s\n", temp_files_dir());
   }
   return test_finish("train_cli");
 }
