@@ -8,6 +8,9 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #if defined(__x86_64__)
 #  include <linux/audit.h>
@@ -179,4 +182,22 @@ int interposer_forbid_system_calls(void)
 #else
   return -1;
 #endif
+}
+
+int interposer_run_without_system_calls(void (*work)(void *, uint64_t),
+                                        void *context)
+{
+  fflush(NULL);
+  const pid_t child = fork();
+  if (child == 0) {
+    work(context, 3);
+    if (interposer_forbid_system_calls()) {
+      _exit(77);
+    }
+    work(context, 4);
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 77 ? -1 : status;
 }

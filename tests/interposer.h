@@ -12,6 +12,7 @@
 #define CARRY_TEST_INTERPOSER_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 typedef struct {
   volatile int is_counting;  ///< Count calls from every thread while set
@@ -37,5 +38,12 @@ void interposer_count_this_thread(bool is_on);
     Returns 0, or -1 where seccomp is not available (not x86-64, or
     refused). */
 int interposer_forbid_system_calls(void);
+
+/** In a forked child: `work(context, 3)` (which may make system calls,
+    e.g. a first-touch page fault's), then interposer_forbid_system_calls()
+    and `work(context, 4)`.  Returns the child's wait status (0: it
+    survived), or -1 where seccomp is not available. */
+int interposer_run_without_system_calls(void (*work)(void *, uint64_t),
+                                        void *context);
 
 #endif
