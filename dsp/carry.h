@@ -87,6 +87,12 @@ CARRY_API carry_status carry_fail(carry_error *err, carry_status status,
 /** Clears `err` (if not NULL) and returns CARRY_SUCCESS. */
 CARRY_API carry_status carry_succeed(carry_error *err);
 
+/** Writes `size` bytes to PATH.tmp, flushes them to disk and renames the
+    file over `path`, so that a failed write never leaves half a file where
+    a whole one was.  Returns 0 or an errno value.  Thread: not audio. */
+CARRY_API int carry_write_file_atomically(const char *path, const void *data,
+                                          size_t size);
+
 /* ------------------------------------------------------------------------ */
 /** @name Model description */
 

@@ -482,10 +482,10 @@ static carry_status fail_io(carry_error *err, const char *path, int errnum)
 }
 
 /** Writes, flushes to disk and closes `file`; returns 0 or an errno. */
-static int write_and_close(FILE *file, const char *text, size_t size)
+static int write_and_close(FILE *file, const void *data, size_t size)
 {
   int errnum = 0;
-  if (fwrite(text, 1, size, file) != size || fflush(file) != 0 ||
+  if (fwrite(data, 1, size, file) != size || fflush(file) != 0 ||
       fsync(fileno(file)) != 0) {
     errnum = errno ? errno : EIO;
   }
@@ -495,32 +495,26 @@ static int write_and_close(FILE *file, const char *text, size_t size)
   return errnum;
 }
 
-/** Writes PATH.tmp, then renames it over PATH, so a failed write never
-    leaves half a model where a whole one was. */
-static carry_status write_atomically(const char *path, const char *text,
-                                     carry_error *err)
+int carry_write_file_atomically(const char *path, const void *data,
+                                size_t size)
 {
   const size_t length = strlen(path);
   char *temporary = malloc(length + sizeof(".tmp"));
   if (!temporary) {
-    return carry_fail(err, CARRY_ERR_NO_MEMORY, "%s: out of memory", path);
+    return ENOMEM;
   }
   memcpy(temporary, path, length);
   memcpy(temporary + length, ".tmp", sizeof(".tmp"));
   FILE *file = fopen(temporary, "wb");
-  carry_status st = CARRY_SUCCESS;
-  int errnum = 0;
-  if (!file) {
-    st = fail_io(err, path, errno);
-  } else if ((errnum = write_and_close(file, text, strlen(text)))) {
-    st = fail_io(err, path, errnum);
-    remove(temporary);
-  } else if (rename(temporary, path) != 0) {
-    st = fail_io(err, path, errno);
+  int errnum = file ? write_and_close(file, data, size) : errno;
+  if (!errnum && rename(temporary, path) != 0) {
+    errnum = errno;
+  }
+  if (errnum && file) {
     remove(temporary);
   }
   free(temporary);
-  return st ? st : carry_succeed(err);
+  return errnum;
 }
 
 carry_status carry_model_save(const carry_model *model, const char *path,
@@ -535,7 +529,7 @@ carry_status carry_model_save(const carry_model *model, const char *path,
   if (!text) {
     return err->status;
   }
-  carry_status st = write_atomically(path, text, err);
+  const int errnum = carry_write_file_atomically(path, text, strlen(text));
   free(text);
-  return st;
+  return errnum ? fail_io(err, path, errnum) : carry_succeed(err);
 }

@@ -157,25 +157,10 @@ static void put_trainer(writer *w, const carry_trainer *t)
 static carry_status write_file(const char *path, const writer *w,
                                carry_error *err)
 {
-  const size_t length = strlen(path);
-  char *temporary = malloc(length + sizeof(".tmp"));
-  if (!temporary) {
-    return carry_fail(err, CARRY_ERR_NO_MEMORY, "%s: out of memory", path);
-  }
-  memcpy(temporary, path, length);
-  memcpy(temporary + length, ".tmp", sizeof(".tmp"));
-  FILE *file = fopen(temporary, "wb");
-  bool ok = file && fwrite(w->data, 1, w->size, file) == w->size;
-  ok = file && fclose(file) == 0 && ok;
-  ok = ok && rename(temporary, path) == 0;
-  const int saved = errno;
-  if (!ok) {
-    remove(temporary);
-  }
-  free(temporary);
-  if (!ok) {
+  const int errnum = carry_write_file_atomically(path, w->data, w->size);
+  if (errnum) {
     return carry_fail(err, CARRY_ERR_IO, "cannot write checkpoint '%s': %s",
-                      path, strerror(saved));
+                      path, strerror(errnum));
   }
   return carry_succeed(err);
 }
