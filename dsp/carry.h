@@ -385,6 +385,26 @@ CARRY_API carry_kernels carry_stream_kernels(const carry_stream *stream);
 /** The model the stream runs.  Thread: any. */
 CARRY_API const carry_model *carry_stream_model(const carry_stream *stream);
 
+/** How the gate activations (sigmoid, tanh) of the recurrent layers are
+    worked out. */
+typedef enum {
+  CARRY_QUALITY_EXACT,  ///< Within a float step or two of the true values
+  CARRY_QUALITY_FAST,   ///< Cheaper approximations: see README for their
+                        ///< measured error (outputs within 1e-4 of exact)
+} carry_quality;
+
+/** "exact" or "fast".  Thread: any. */
+CARRY_API const char *carry_quality_name(carry_quality quality);
+
+/** Switches the stream's activations; the state carries on, so a switch
+    while playing is smooth.  The reference kernels are always exact.
+    Thread: audio (no allocation, lock or system call). */
+CARRY_API void carry_stream_set_quality(carry_stream *stream,
+                                        carry_quality quality);
+
+/** The stream's quality (EXACT until set).  Thread: any. */
+CARRY_API carry_quality carry_stream_quality(const carry_stream *stream);
+
 /** Returns the state to the model's initial state, or to the settled state
     after carry_stream_settle().  Thread: audio. */
 CARRY_API void carry_stream_reset(carry_stream *stream);

@@ -53,10 +53,9 @@ gru_tile(const carry_packed_layer *layer, const float *weights,
                  layer->n_units);
   v8f check = v_set1(0.0f);
   for (int g = 0; g < n_groups; ++g) {
-    const v8f update = v_sigmoid(acc[4 * g]);
-    const v8f reset = v_sigmoid(acc[4 * g + 1]);
-    const v8f n = v_tanh(acc[4 * g + 2] + reset * acc[4 * g + 3]);
-    const v8f h_new = n + update * (v_load(h_units + 8 * g) - n);
+    const v8f h_new = carry_gru_cell(acc[4 * g], acc[4 * g + 1],
+                                     acc[4 * g + 2], acc[4 * g + 3],
+                                     v_load(h_units + 8 * g));
     v_store(h_out + 8 * g, h_new);
     check += h_new * 0.0f;
   }

@@ -131,8 +131,10 @@ typedef struct carry_kernel_table {
 } carry_kernel_table;
 
 extern const carry_kernel_table carry_kernels_portable;
+extern const carry_kernel_table carry_kernels_portable_fast;
 #if defined(CARRY_HAVE_AVX2)
 extern const carry_kernel_table carry_kernels_avx2;
+extern const carry_kernel_table carry_kernels_avx2_fast;
 #endif
 
 /** The naive reference implementation (reference.c): one sample at a time,

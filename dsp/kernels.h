@@ -16,6 +16,16 @@
 #  error "CARRY_ISA must name the instruction set (portable, avx2)"
 #endif
 
+/* The same sources compiled with CARRY_FAST give the fast-quality kernels:
+   everything alike but the gate activations. */
+#if defined(CARRY_FAST)
+#  define carry_gate_sigmoid v_sigmoid_fast
+#  define carry_gate_tanh v_tanh_fast
+#else
+#  define carry_gate_sigmoid v_sigmoid
+#  define carry_gate_tanh v_tanh
+#endif
+
 #define CARRY_PASTE_(a, b) a##_##b
 #define CARRY_PASTE(a, b) CARRY_PASTE_(a, b)
 #define CARRY_ISA_NAME(name) CARRY_PASTE(name, CARRY_ISA)
@@ -55,6 +65,32 @@ void carry_activation_chunk(const carry_packed_layer *layer, const float *x,
 /** Applies `act` to the first `n` floats of `x` into `y`, which has room
     for round_lanes(n) (the padding lanes get act of 0). */
 void carry_activate_row(carry_activation act, const float *x, int n, float *y);
+
+/** An LSTM cell from its four gate sums (i, f, g, o) and the previous c:
+    c' = σ(f) c + σ(i) tanh(g), h' = σ(o) tanh(c').  Every kernel that runs
+    LSTM cells (one stream, stereo, lockstep batches) calls this, so that
+    they all give the same bits. */
+static inline __attribute__((always_inline)) void
+carry_lstm_cell(v8f zi, v8f zf, v8f zg, v8f zo, v8f c, v8f *c_new, v8f *h_new)
+{
+  const v8f i = carry_gate_sigmoid(zi);
+  const v8f f = carry_gate_sigmoid(zf);
+  const v8f cell = carry_gate_tanh(zg);
+  const v8f o = carry_gate_sigmoid(zo);
+  *c_new = f * c + i * cell;
+  *h_new = o * carry_gate_tanh(*c_new);
+}
+
+/** A GRU cell (reset_after) from its sums z, r, the input part and the
+    recurrent part of h, and the previous h; see gru.c. */
+static inline __attribute__((always_inline)) v8f
+carry_gru_cell(v8f zz, v8f zr, v8f zh_in, v8f zh_rec, v8f h)
+{
+  const v8f update = carry_gate_sigmoid(zz);
+  const v8f reset = carry_gate_sigmoid(zr);
+  const v8f n = carry_gate_tanh(zh_in + reset * zh_rec);
+  return n + update * (h - n);
+}
 
 /**
   out[k] = init[k] + sum over j of x[j] w[j][k], for k < n_cols (a multiple

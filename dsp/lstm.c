@@ -34,12 +34,9 @@ lstm_tile(const carry_packed_layer *layer, const float *weights,
                    h, H);
   v8f check = v_set1(0.0f);
   for (int g = 0; g < n_groups; ++g) {
-    const v8f i = v_sigmoid(acc[4 * g]);
-    const v8f f = v_sigmoid(acc[4 * g + 1]);
-    const v8f cell = v_tanh(acc[4 * g + 2]);
-    const v8f o = v_sigmoid(acc[4 * g + 3]);
-    const v8f c_new = f * v_load(c_in + 8 * g) + i * cell;
-    const v8f h_new = o * v_tanh(c_new);
+    v8f c_new, h_new;
+    carry_lstm_cell(acc[4 * g], acc[4 * g + 1], acc[4 * g + 2],
+                    acc[4 * g + 3], v_load(c_in + 8 * g), &c_new, &h_new);
     v_store(c_out + 8 * g, c_new);
     v_store(h_out + 8 * g, h_new);
     check += c_new * 0.0f + h_new * 0.0f; // NaN if either is not finite

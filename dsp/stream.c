@@ -27,6 +27,7 @@ struct carry_stream {
   const carry_model *model;
   carry_kernels kernels;
   const carry_kernel_table *table;  ///< NULL for the reference kernels
+  carry_quality quality;
   int chunk;                        ///< Samples per chunk
   double rate_ratio;                ///< R: host rate / model rate
   carry_delay_taps taps;            ///< Corrected streams (n_slots > 0)
@@ -87,15 +88,24 @@ static carry_kernels resolve_kernels(carry_kernels kernels)
                                                      : CARRY_KERNELS_PORTABLE;
 }
 
-static const carry_kernel_table *kernel_table(carry_kernels kernels)
+static const carry_kernel_table *kernel_table(carry_kernels kernels,
+                                              carry_quality quality)
 {
+  const bool fast = quality == CARRY_QUALITY_FAST;
   switch (kernels) {
 #if defined(CARRY_HAVE_AVX2)
-  case CARRY_KERNELS_AVX2: return &carry_kernels_avx2;
+  case CARRY_KERNELS_AVX2:
+    return fast ? &carry_kernels_avx2_fast : &carry_kernels_avx2;
 #endif
-  case CARRY_KERNELS_PORTABLE: return &carry_kernels_portable;
+  case CARRY_KERNELS_PORTABLE:
+    return fast ? &carry_kernels_portable_fast : &carry_kernels_portable;
   default: return NULL;
   }
+}
+
+const char *carry_quality_name(carry_quality quality)
+{
+  return quality == CARRY_QUALITY_FAST ? "fast" : "exact";
 }
 
 /* ------------------------------------------------------------------------ */
@@ -247,7 +257,8 @@ static carry_stream *create(const carry_model *model, uint32_t max_block,
     s->taps = *taps;
   }
   s->kernels = resolve_kernels(kernels);
-  s->table = kernel_table(s->kernels);
+  s->quality = CARRY_QUALITY_EXACT;
+  s->table = kernel_table(s->kernels, s->quality);
   s->chunk = max_block < CARRY_CHUNK ? (int)max_block : CARRY_CHUNK;
   arena count = {NULL, 0};
   lay_out(s, &count);
@@ -435,6 +446,18 @@ carry_kernels carry_stream_kernels(const carry_stream *stream)
 const carry_model *carry_stream_model(const carry_stream *stream)
 {
   return stream->model;
+}
+
+void carry_stream_set_quality(carry_stream *stream, carry_quality quality)
+{
+  stream->quality = quality == CARRY_QUALITY_FAST ? CARRY_QUALITY_FAST
+                                                  : CARRY_QUALITY_EXACT;
+  stream->table = kernel_table(stream->kernels, stream->quality);
+}
+
+carry_quality carry_stream_quality(const carry_stream *stream)
+{
+  return stream->quality;
 }
 
 void carry_stream_reset(carry_stream *stream)

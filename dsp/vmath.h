@@ -136,6 +136,18 @@ static inline v8f v_tanh(v8f x)
   return (1.0f - e) / (1.0f + e);
 }
 
+/* Fast-quality gate activations (placeholder: the exact ones until the
+   fast approximations land). */
+static inline v8f v_sigmoid_fast(v8f x)
+{
+  return v_sigmoid(x);
+}
+
+static inline v8f v_tanh_fast(v8f x)
+{
+  return v_tanh(x);
+}
+
 static inline v8f v_relu(v8f x)
 {
   return v_max(x, v_set1(0.0f));
