@@ -32,6 +32,9 @@
     keeps torch itself within TOLERANCE / 4 of a float64 evaluation. */
 #define TOLERANCE 1e-5
 
+/** Fast quality against exact, on the same kernels: issue 8's bound. */
+#define FAST_TOLERANCE 1e-4
+
 /** Random block sizes: up to twice the stream's max_block, so that some
     calls are split inside Carry, and sometimes 0. */
 #define BLOCK_MAX_BLOCK 128u
@@ -58,6 +61,8 @@ typedef struct {
   double worst[N_FORMATS];
   char worst_case[N_FORMATS][NAME_SIZE];
   int n_cases[N_FORMATS];
+  double worst_fast;              ///< max |fast - exact| over all cases
+  char worst_fast_case[NAME_SIZE];
 } kernel_result;
 
 /* ------------------------------------------------------------------------ */
@@ -261,12 +266,16 @@ static void check_metadata(const golden_case *c, const carry_model *model)
 }
 
 static carry_stream *make_stream(const golden_case *c, const carry_model *m,
-                                 uint32_t max_block, carry_kernels kernels)
+                                 uint32_t max_block, carry_kernels kernels,
+                                 carry_quality quality)
 {
   carry_error err = {0};
   carry_stream *stream = carry_stream_create_with(m, max_block, kernels, &err);
   CHECK(stream, "%s: %s stream: %s", c->name, carry_kernels_name(kernels),
         err.message);
+  if (stream) {
+    carry_stream_set_quality(stream, quality);
+  }
   return stream;
 }
 
@@ -277,9 +286,9 @@ static const float *knobs_of(const golden_case *c)
 
 /** The whole stimulus in one call. */
 static bool run_whole(const golden_case *c, const carry_model *m,
-                      carry_kernels kernels, float *out)
+                      carry_kernels kernels, carry_quality quality, float *out)
 {
-  carry_stream *stream = make_stream(c, m, (uint32_t)c->n, kernels);
+  carry_stream *stream = make_stream(c, m, (uint32_t)c->n, kernels, quality);
   if (stream) {
     carry_stream_process(stream, c->input, knobs_of(c), out, (uint32_t)c->n);
   }
@@ -291,7 +300,8 @@ static bool run_whole(const golden_case *c, const carry_model *m,
 static bool run_blocks(const golden_case *c, const carry_model *m,
                        carry_kernels kernels, uint64_t seed, float *out)
 {
-  carry_stream *stream = make_stream(c, m, BLOCK_MAX_BLOCK, kernels);
+  carry_stream *stream = make_stream(c, m, BLOCK_MAX_BLOCK, kernels,
+                                     CARRY_QUALITY_EXACT);
   test_rng rng = test_rng_new(seed);
   for (size_t t = 0; stream && t < c->n;) {
     size_t block = (size_t)test_rng_int(&rng, 0, BLOCK_LONGEST);
@@ -329,6 +339,30 @@ static size_t first_difference(const float *a, const float *b, size_t n)
   return t;
 }
 
+/** The fast quality on the same kernels stays within FAST_TOLERANCE of
+    `exact`, the exact output. */
+static void check_fast(const golden_case *c, const carry_model *m,
+                       const float *exact, kernel_result *result)
+{
+  const char *kernels = carry_kernels_name(result->kernels);
+  float *fast = calloc(c->n, sizeof(float));
+  if (CHECK(fast, "out of memory") &&
+      run_whole(c, m, result->kernels, CARRY_QUALITY_FAST, fast)) {
+    const size_t t = worst_sample(fast, exact, c->n);
+    double error = fabs((double)fast[t] - (double)exact[t]);
+    error = isnan(error) ? INFINITY : error;
+    CHECK(error <= FAST_TOLERANCE,
+          "%s, %s kernels: fast quality gives %.9g at sample %zu, exact "
+          "%.9g (difference %.3g)", c->name, kernels, (double)fast[t], t,
+          (double)exact[t], error);
+    if (error >= result->worst_fast) {
+      result->worst_fast = error;
+      snprintf(result->worst_fast_case, NAME_SIZE, "%s", c->name);
+    }
+  }
+  free(fast);
+}
+
 /** Runs one case with one kernel set, checks it and records its max error
     (a NaN counts as infinite) in `result`. */
 static void check_kernels(const golden_case *c, const carry_model *m,
@@ -338,7 +372,7 @@ static void check_kernels(const golden_case *c, const carry_model *m,
   float *whole = calloc(c->n, sizeof(float));
   float *blocks = calloc(c->n, sizeof(float));
   if (CHECK(whole && blocks, "out of memory") &&
-      run_whole(c, m, result->kernels, whole) &&
+      run_whole(c, m, result->kernels, CARRY_QUALITY_EXACT, whole) &&
       run_blocks(c, m, result->kernels, seed, blocks)) {
     const size_t t = worst_sample(whole, c->output, c->n);
     double error = fabs((double)whole[t] - (double)c->output[t]);
@@ -360,6 +394,9 @@ static void check_kernels(const golden_case *c, const carry_model *m,
       snprintf(result->worst_case[f], sizeof(result->worst_case[f]), "%s",
                c->name);
     }
+  }
+  if (whole && result->kernels != CARRY_KERNELS_REFERENCE) {
+    check_fast(c, m, whole, result);
   }
   free(whole);
   free(blocks);
@@ -444,5 +481,17 @@ int main(void)
           carry_format_name((carry_format)f));
   }
   printf("worst error overall %.3g, tolerance %.3g\n", worst, TOLERANCE);
+  for (int k = 0; k < n_results; ++k) {
+    if (results[k].kernels == CARRY_KERNELS_REFERENCE) {
+      continue;
+    }
+    printf("%s kernels, fast quality: worst |fast - exact| %.3g (%s), "
+           "tolerance %.3g\n", carry_kernels_name(results[k].kernels),
+           results[k].worst_fast, results[k].worst_fast_case, FAST_TOLERANCE);
+    // the cases all have recurrent layers: fast must change something
+    CHECK(results[k].worst_fast > 0.0,
+          "%s kernels: fast quality gives exactly the exact output",
+          carry_kernels_name(results[k].kernels));
+  }
   return test_finish("golden");
 }

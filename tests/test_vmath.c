@@ -5,6 +5,7 @@
 
 #include "harness.h"
 #include "internal.h"
+#include "vmath.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -95,8 +96,54 @@ static void check_isa(const char *isa, activate_fn fn)
   check_special(isa, fn);
 }
 
+typedef v8f (*vector_fn)(v8f);
+
+/** A fast-quality activation's largest absolute error over [lo, hi]
+    against `exact`, checked against `max_abs`; and a NaN gives a finite
+    value, infinities the limits. */
+static void check_fast(const char *name, vector_fn fn, double (*exact)(double),
+                       double lo, double hi, double max_abs)
+{
+  double worst = 0.0, worst_x = 0.0;
+  for (int k = 0; k < N_SWEEP; k += 8) {
+    float lanes[8];
+    for (int i = 0; i < 8; ++i) {
+      lanes[i] = (float)(lo + (hi - lo) * (k + i) / (N_SWEEP - 1));
+    }
+    const v8f y = fn(v_load(lanes));
+    for (int i = 0; i < 8; ++i) {
+      const double e = fabs((double)y[i] - exact(lanes[i]));
+      if (!(e <= worst)) {
+        worst = e;
+        worst_x = lanes[i];
+      }
+    }
+  }
+  printf("fast      %-8s on [%g, %g]: max error %.3g absolute at x = %.9g\n",
+         name, lo, hi, worst, worst_x);
+  CHECK(worst <= max_abs, "fast %s: error %.3g at %.9g exceeds %.3g", name,
+        worst, worst_x, max_abs);
+  const v8f special = fn((v8f){NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 1e-30f,
+                               1e30f, -1e30f});
+  for (int i = 0; i < 8; ++i) {  // lane 0, NaN: any finite value
+    const double x = i == 0 ? 0.0 : (double)(float[]){
+      NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 1e-30f, 1e30f, -1e30f}[i];
+    CHECK(isfinite(special[i]) &&
+            (i == 0 || fabs((double)special[i] - exact(x)) <= max_abs),
+          "fast %s of a special value (lane %d) gives %.9g", name, i,
+          (double)special[i]);
+  }
+}
+
+static double sigmoid(double x)
+{
+  return 1.0 / (1.0 + exp(-x));
+}
+
 int main(void)
 {
+  check_fast("tanh", v_tanh_fast, tanh, -20.0, 20.0, 7e-7);
+  check_fast("sigmoid", v_sigmoid_fast, sigmoid, -40.0, 40.0, 4e-7);
   check_isa("portable", carry_activate_row_portable);
 #if defined(CARRY_HAVE_AVX2)
   if (carry_kernels_available(CARRY_KERNELS_AVX2)) {
