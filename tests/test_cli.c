@@ -650,7 +650,7 @@ static double max_abs_diff(const float *x, const float *y, size_t n)
 /** --quality on a trained preset: exact is the default; fast stays within
     1e-4 of it and is what a core stream set to fast gives, sample for
     sample (which fails if the option never reached the streams, once the
-    fast activations differ from the exact ones). */
+    fast activations differ from the exact ones), in a batch too. */
 static void test_quality(void)
 {
   const char *model = test_source_path("presets/overdrive.json");
@@ -672,6 +672,11 @@ static void test_quality(void)
         "exact is not the default quality");
   CHECK(same_bytes("q_fast.wav", "q_fast_short.wav"), "-q fast differs "
         "from --quality fast");
+  const run_result batch = run("process --model %s --quality fast "
+                               "@dry_float.wav -o @q_batch", model);
+  CHECK(batch.status == 0 && same_bytes("q_fast.wav", "q_batch/dry_float.wav"),
+        "a batch at --quality fast (exit %d) writes the one-file run's "
+        "bytes: %s", batch.status, batch.stderr_text);
   audio dry = read_audio("dry_float.wav");
   audio exact = read_audio("q_exact.wav"), fast = read_audio("q_fast.wav");
   carry_model *loaded = carry_model_load(model, NULL);
