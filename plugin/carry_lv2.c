@@ -148,6 +148,8 @@ static void connect_port(LV2_Handle instance, uint32_t port, void *data)
     self->out[(port - PORT_AUDIO) / 2] = (float *)data;
   } else if (port == carry_rate_mode_port(self->n_channels)) {
     self->rate_mode_port = (const float *)data;
+  } else if (port == carry_quality_port(self->n_channels)) {
+    self->quality_port = (const float *)data;
   }
 }
 
@@ -186,6 +188,7 @@ static void run(LV2_Handle instance, uint32_t n_samples)
   carry_read_params(self);
   carry_read_control(self); // a load settles with the knobs just read
   carry_follow_rate_mode(self);
+  carry_apply_quality(self); // to every engine this cycle may run
   carry_process(self, n_samples);
   carry_end_notify(self);
   if (self->latency) {

@@ -216,6 +216,7 @@ carry_engine *carry_engine_load(const char *path, int n_channels,
   engine->model = model;
   engine->n_channels = n_channels;
   engine->rate_mode = rate_mode;
+  engine->quality = CARRY_QUALITY_EXACT; // run() sets the port's
   format_line(engine->name, sizeof(engine->name), "%s",
               carry_model_get_spec(model)->name);
   set_knobs(engine);
@@ -265,5 +266,17 @@ void carry_engine_reset(carry_engine *engine)
 {
   for (int c = 0; c < engine->n_channels; ++c) {
     carry_rate_stream_reset(engine->streams[c]);
+  }
+}
+
+void carry_engine_set_quality(carry_engine *engine, carry_quality quality)
+{
+  if (engine->quality == quality) {
+    return;
+  }
+  engine->quality = quality;
+  for (int c = 0; c < engine->n_channels && engine->streams[c]; ++c) {
+    carry_stream_set_quality(carry_rate_stream_core(engine->streams[c]),
+                             quality);
   }
 }

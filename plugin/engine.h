@@ -33,6 +33,7 @@ typedef struct carry_engine {
   carry_rate_stream *streams[CARRY_MAX_CHANNELS];
   int n_channels;
   carry_rate_mode rate_mode;       ///< As requested (AUTO included)
+  carry_quality quality;           ///< The streams' (EXACT when loaded)
   uint32_t latency;                ///< Host samples the streams delay by
   int n_knobs;                     ///< N - 1 of the model
   float knob_min[CARRY_MAX_KNOBS];
@@ -72,5 +73,12 @@ void carry_engine_process(carry_engine *engine, int channel, const float *in,
 
 /** Returns every stream to its settled state.  Thread: audio. */
 void carry_engine_reset(carry_engine *engine);
+
+/** Sets the gate activations of every stream; the state carries on.  An
+    engine is loaded and settled at EXACT, so that the state it settles to
+    (and resets to) does not depend on the quality; `quality` applies to
+    what it runs after.  Skips the work when nothing changes; a failed load
+    has nothing to set.  Thread: audio.  No allocation. */
+void carry_engine_set_quality(carry_engine *engine, carry_quality quality);
 
 #endif

@@ -275,6 +275,30 @@ void carry_reset_engines(carry_plugin *self)
   }
 }
 
+/** The quality port: 0 exact, 1 fast; unconnected or nonsense keeps the
+    quality in force. */
+static carry_quality read_quality(const carry_plugin *self)
+{
+  const float *port = self->quality_port;
+  if (!port || !(*port >= 0.0f && *port <= 1.0f)) {
+    return self->quality;
+  }
+  return *port >= 0.5f ? CARRY_QUALITY_FAST : CARRY_QUALITY_EXACT;
+}
+
+void carry_apply_quality(carry_plugin *self)
+{
+  self->quality = read_quality(self);
+  // Every cycle, not only when the port moves: an engine swapped in since
+  // the last one was loaded at exact.  Each skips the work if it is set.
+  carry_engine *engines[] = {self->current, self->incoming, self->waiting};
+  for (int k = 0; k < 3; ++k) {
+    if (engines[k]) {
+      carry_engine_set_quality(engines[k], self->quality);
+    }
+  }
+}
+
 /** A NaN or infinity in the input: silence for this block, and every
     model back to its settled state, so that nothing of it stays (the dry
     delay lines hold silence for it too). */

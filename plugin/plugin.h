@@ -56,6 +56,13 @@ static inline uint32_t carry_rate_mode_port(int n_channels)
   return PORT_AUDIO + 2u * (uint32_t)n_channels;
 }
 
+/** The quality port comes after the rate-mode port, for the same reason:
+    14 (mono) or 16 (stereo). */
+static inline uint32_t carry_quality_port(int n_channels)
+{
+  return carry_rate_mode_port(n_channels) + 1u;
+}
+
 /** The dry delay lines: a power of two above the most latency plus a
     grid cell. */
 #define CARRY_DRY_RING 8192
@@ -116,6 +123,7 @@ typedef struct carry_plugin {
   float *latency;
   const float *normalize;
   const float *rate_mode_port;
+  const float *quality_port;
   const float *in[CARRY_MAX_CHANNELS];
   float *out[CARRY_MAX_CHANNELS];
 
@@ -141,6 +149,7 @@ typedef struct carry_plugin {
   carry_glide knobs[CARRY_KNOB_PORTS];
   float last_gain_db[2];    ///< Port values the gain targets came from
   carry_rate_mode rate_mode;  ///< The port's, as the last load asked
+  carry_quality quality;    ///< The port's, applied to every engine run
   char requested_path[CARRY_PATH_SIZE];  ///< Of the newest load run() sent
   unsigned report;          ///< carry_report bits due on notify
   uint32_t newest_accepted; ///< Sequence of the newest engine taken
@@ -278,6 +287,11 @@ void carry_process(carry_plugin *self, uint32_t n);
 
 /** Returns every model's streams to their settled state.  Thread: audio. */
 void carry_reset_engines(carry_plugin *self);
+
+/** Reads the quality port and sets it on every engine that may run in
+    this cycle (current, incoming, waiting), which includes one just
+    swapped in; engines already at it are skipped.  Thread: audio. */
+void carry_apply_quality(carry_plugin *self);
 
 /** Makes the newest model current at once, without a fade: after an
     activation there is no sound to fade from.  Thread: audio (run). */

@@ -744,7 +744,8 @@ static const char *preset_model(const char *name)
 
 /** The plugin given the model file renders what the core renders, bit
     for bit: both start from the model's settled state, with unity gains
-    and full mix; so does the preset of the same model. */
+    and full mix; so does the preset of the same model, at either
+    quality. */
 static void test_plugin_matches_core(void)
 {
   char command[PATH_SIZE];
@@ -768,6 +769,18 @@ static void test_plugin_matches_core(void)
            "@plug/od-preset.wav");
   CHECK(same_files("plug/od-core.wav", "plug/od-preset.wav"),
         "--preset overdrive differs from the core with overdrive.json");
+
+  // Fast quality: the plugin's control and the core's option agree (in
+  // float, so that no difference hides under 16-bit steps).
+  format_text(command, sizeof(command), "process -m %s --quality fast "
+              "--bits float @in/mono16.wav @plug/od-fast-core.wav",
+              preset_model("overdrive"));
+  carry_ok(command);
+  carry_ok("process --preset " PRESET_URI "overdrive --control quality=1 "
+           "--bits float @in/mono16.wav @plug/od-fast-preset.wav");
+  CHECK(same_files("plug/od-fast-core.wav", "plug/od-fast-preset.wav"),
+        "--preset overdrive --control quality=1 differs from the core "
+        "with --quality fast");
 }
 
 /** A stereo file through the mono plugin: an instance per channel, each

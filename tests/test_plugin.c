@@ -52,8 +52,8 @@ static void check_found(const char *uri, uint32_t n_ports)
 
 static void test_discovery(void)
 {
-  check_found(MONO_URI, 14);
-  check_found(STEREO_URI, 16);
+  check_found(MONO_URI, 15);
+  check_found(STEREO_URI, 17);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -411,20 +411,22 @@ static void test_malformed_messages(void)
 static void test_wild_controls(void)
 {
   const char *symbols[] = {"input_gain", "output_gain", "mix", "knob1",
-                           "knob2", "enabled"};
+                           "knob2", "enabled", "quality"};
+  const float resets[] = {0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 1.0f, 0.0f};
+  const size_t n_symbols = sizeof(symbols) / sizeof(symbols[0]);
   const float values[] = {NAN, INFINITY, -INFINITY, 1e30f, -1e30f};
   const size_t n = 4096;
   float *x = new_signal(n), *y = new_signal(n);
   test_signal(x, n, 2);
   lv2_host_instance *instance = open_plugin(MONO_URI, RATE, MAX_BLOCK);
   bool is_finite = instance && load_settled(instance, fixture.lstm_model);
-  for (size_t s = 0; is_finite && s < 6; ++s) {
+  for (size_t s = 0; is_finite && s < n_symbols; ++s) {
     for (size_t v = 0; v < 5; ++v) {
       lv2_host_set_control(instance, symbols[s], values[v]);
       run_signal(instance, x, y, n, 512);
       is_finite = is_finite && all_finite(y, n);
     }
-    lv2_host_set_control(instance, symbols[s], s == 5 ? 1.0f : 0.5f);
+    lv2_host_set_control(instance, symbols[s], resets[s]);
   }
   CHECK(is_finite, "wild control values give finite output");
   lv2_host_instance_free(instance);

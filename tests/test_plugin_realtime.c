@@ -6,7 +6,8 @@
   around each call), so the worker thread's loading and freeing and the
   host's own bookkeeping do not count.  The counted session has model
   loads, swaps with their crossfades, a failed load, bursts of requests,
-  patch:Get, bypass toggles, control changes, NaN input, random block
+  patch:Get, bypass toggles, control changes, quality switches (alone, with
+  a model arriving while fast, and mid-crossfade), NaN input, random block
   sizes and 0-frame runs; it runs once uncounted first (lazy binding,
   first touches).  There must be no call at all.
 
@@ -134,6 +135,23 @@ static void toggle_controls(session *s)
   lv2_host_set_control(s->instance, "mix", 1.0f);
 }
 
+/** Quality switches: alone, with a model swapped in while fast (run()
+    switches the new engine), and back and forth during its crossfade. */
+static void switch_quality(session *s)
+{
+  lv2_host_set_control(s->instance, "quality", 1.0f);
+  play(s, 1024);
+  lv2_host_send_patch_set_path(s->instance, MODEL_URI, fixture.demo_model);
+  lv2_host_run(s->instance, NULL, NULL, 64);
+  lv2_host_wait_idle(s->instance, 10.0);
+  play(s, 256);                              // 30 ms fade under way
+  lv2_host_set_control(s->instance, "quality", 0.0f);
+  play(s, 256);
+  lv2_host_set_control(s->instance, "quality", 1.0f);
+  play(s, 2048);
+  lv2_host_wait_idle(s->instance, 10.0);
+}
+
 static void inject_nan(session *s)
 {
   const float saved = s->in[0][s->at + 10];
@@ -150,9 +168,11 @@ static void run_session(session *s)
   swap_to(s, fixture.bad_model, 2048);       // a failed load
   burst(s);
   toggle_controls(s);
+  switch_quality(s);                         // fast from here
   lv2_host_set_control(s->instance, "rate_mode", 2.0f); // reloads resampled
   play(s, 2048);
   lv2_host_set_control(s->instance, "rate_mode", 0.0f);
+  lv2_host_set_control(s->instance, "quality", 0.0f);
   lv2_host_send_patch_get(s->instance, NULL);
   play(s, 1024);
   inject_nan(s);

@@ -162,9 +162,9 @@ static int test_lv2info(const char *bundle_dir)
   const char *common = "control notify input_gain output_gain mix knob1 "
                        "knob2 knob3 enabled latency normalize";
   char mono[512], stereo[512];
-  snprintf(mono, sizeof(mono), "%s in out rate_mode", common);
-  snprintf(stereo, sizeof(stereo), "%s in_l out_l in_r out_r rate_mode",
-           common);
+  snprintf(mono, sizeof(mono), "%s in out rate_mode quality", common);
+  snprintf(stereo, sizeof(stereo),
+           "%s in_l out_l in_r out_r rate_mode quality", common);
   check_lv2info(lv2info, "https://carry.audio/lv2/carry", "Carry", mono,
                 bundle_dir);
   check_lv2info(lv2info, "https://carry.audio/lv2/carry-stereo",

@@ -29,6 +29,7 @@
 typedef struct core_options {
   const char *first;    ///< The first one given, for the message; or NULL
   bool has_jobs;
+  bool has_quality;     ///< --quality, which has its own message
   const char *format_text;  ///< --format and --bits as typed, for messages
   const char *bits_text;
 } core_options;
@@ -82,6 +83,10 @@ static void print_help(void)
     "                          correct (the recurrence's state delayed by the\n"
     "                          rate ratio; IN's rate at least the model's),\n"
     "                          off (run as it is)\n"
+    "  -q, --quality Q         the model's gate activations: exact (default)\n"
+    "                          or fast (cheaper approximations, output\n"
+    "                          within 1e-4 of exact); with --plugin, set\n"
+    "                          Carry's control instead: --control quality=1\n"
     "      --keep-latency      writes the resampler's (or the plugin's)\n"
     "                          delay as the plugin plays it; by default OUT\n"
     "                          is aligned with IN\n"
@@ -188,6 +193,19 @@ static int parse_rate_mode(const char *text, carry_rate_mode *mode)
   }
   return cli_usage_error("--rate-mode must be auto, off, resample or "
                          "correct, not '%s'", text);
+}
+
+static int parse_quality(const char *text, carry_quality *quality)
+{
+  static const carry_quality qualities[] = {CARRY_QUALITY_EXACT,
+                                            CARRY_QUALITY_FAST};
+  for (size_t k = 0; k < sizeof(qualities) / sizeof(qualities[0]); ++k) {
+    if (!strcmp(text, carry_quality_name(qualities[k]))) {
+      *quality = qualities[k];
+      return -1;
+    }
+  }
+  return cli_usage_error("--quality must be exact or fast, not '%s'", text);
 }
 
 static int parse_format(const char *text, int *type)
@@ -297,6 +315,11 @@ static int check_combinations(const process_args *args,
                            "give one (--force overwrites existing outputs, "
                            "--resume skips them)");
   }
+  if (process_uses_plugin(args) && core->has_quality) {
+    return cli_usage_error("--quality works on the model core, not with "
+                           "--plugin or --preset: set Carry's quality "
+                           "control instead (--control quality=1 for fast)");
+  }
   if (process_uses_plugin(args) && core->first) {
     return cli_usage_error("%s works on the model core, not with --plugin "
                            "or --preset (set the plugin's controls with "
@@ -373,6 +396,7 @@ static int parse_args(int argc, char **argv, process_args *args)
     {"no-settle", no_argument, NULL, 'S'},
     {"normalize", no_argument, NULL, 'N'},
     {"rate-mode", required_argument, NULL, 'r'},
+    {"quality", required_argument, NULL, 'q'},
     {"keep-latency", no_argument, NULL, 'L'},
     {"output-dir", required_argument, NULL, 'o'},
     {"list", required_argument, NULL, 'l'},
@@ -391,9 +415,9 @@ static int parse_args(int argc, char **argv, process_args *args)
     {NULL, 0, NULL, 0},
   };
   set_defaults(args);
-  core_options core = {NULL, false, NULL, NULL};
+  core_options core = {NULL, false, false, NULL, NULL};
   int option, status = -1;
-  while (status < 0 && (option = getopt_long(argc, argv, "m:p:b:r:o:fj:h",
+  while (status < 0 && (option = getopt_long(argc, argv, "m:p:b:r:q:o:fj:h",
                                              options, NULL)) != -1) {
     switch (option) {
     case 'm': args->model_path = optarg; break;
@@ -404,6 +428,8 @@ static int parse_args(int argc, char **argv, process_args *args)
     case 'N': args->is_normalized = true; core.first = "--normalize"; break;
     case 'r': status = parse_rate_mode(optarg, &args->rate_mode);
               core.first = "--rate-mode"; break;
+    case 'q': status = parse_quality(optarg, &args->quality);
+              core.first = "--quality"; core.has_quality = true; break;
     case 'L': args->keeps_latency = true; break;
     case 'o': args->out_dir = optarg; break;
     case 'l': args->list_path = optarg; break;
@@ -599,6 +625,17 @@ static void settle_streams(process_job *job)
   }
 }
 
+/** --quality, once the streams have settled: like the plugin, which loads
+    and settles a model at exact, they settle to a state that does not
+    depend on the quality, and so give the plugin's output at either. */
+static void set_quality(process_job *job, const process_args *args)
+{
+  for (int c = 0; c < job->audio.n_channels; ++c) {
+    carry_stream_set_quality(carry_rate_stream_core(job->streams[c]),
+                             args->quality);
+  }
+}
+
 /** A stream per channel at the file's rate, in the rate mode asked for;
     the model's latency there is dropped from the output unless kept. */
 static int create_streams(process_job *job, const process_args *args)
@@ -655,6 +692,9 @@ static int run_opened(process_job *job, const process_args *args,
     settle_streams(job);
   }
   if (status == CLI_EXIT_OK) {
+    set_quality(job, args);
+  }
+  if (status == CLI_EXIT_OK) {
     status = audio_job_open_output(&job->audio, out_path);
   }
   if (status == CLI_EXIT_OK) {
@@ -677,7 +717,7 @@ static void free_job(process_job *job)
 }
 
 /** The closing report of a file: frames, time, peak, the gain
-    --normalize added, what ran at the file's rate. */
+    --normalize added, what ran at the file's rate, a fast quality. */
 static void describe_run(const process_job *job, const process_args *args,
                          char *text, size_t size)
 {
@@ -693,8 +733,9 @@ static void describe_run(const process_job *job, const process_args *args,
              (double)spec->loudness_db,
              spec->is_loudness_measured ? "measured" : "from the file");
   }
-  snprintf(text, size, "%s%s; %s%s", summary, normalized, rate,
-           job->audio.latency ? " (compensated)" : "");
+  snprintf(text, size, "%s%s; %s%s%s", summary, normalized, rate,
+           job->audio.latency ? " (compensated)" : "",
+           args->quality == CARRY_QUALITY_FAST ? "; fast quality" : "");
 }
 
 int process_one_file(const process_model *prepared, const process_args *args,

@@ -29,6 +29,8 @@ typedef struct process_args {
   bool is_unsettled;               ///< Start from the model's own state
   bool is_normalized;              ///< Bring the output to -18 dB
   carry_rate_mode rate_mode;       ///< How a model of another rate runs
+  carry_quality quality;           ///< --quality: the gate activations
+                                   ///< the streams run after settling
   bool keeps_latency;              ///< Write the delay, as the plugin does
   int out_type;                    ///< --format: SF_FORMAT_WAV ..., or 0
   int out_subtype;                 ///< --bits: SF_FORMAT_PCM_16 ..., or 0
