@@ -436,6 +436,22 @@ CARRY_API void carry_stream_process(carry_stream *stream, const float *in,
                                     const float *knobs, float *out,
                                     uint32_t n);
 
+/** Runs two streams of the same model (the channels of a stereo effect) in
+    step: `in_a` through `a` into `out_a`, `in_b` through `b` into `out_b`,
+    both with `knobs`.  Each output is bit for bit what
+    carry_stream_process() would give for that stream alone, but each
+    weight is read once for both, so the pair costs much less than two
+    calls.  Streams of different models, kernels or qualities, or
+    sample-rate-corrected ones, are simply run one after the other.
+    `out_a` may be `in_a` and `out_b` `in_b`, but the two channels' buffers
+    must not overlap.  Thread: audio.  No allocation, locks or system
+    calls. */
+CARRY_API void carry_stream_process_pair(carry_stream *a, carry_stream *b,
+                                         const float *in_a,
+                                         const float *in_b,
+                                         const float *knobs, float *out_a,
+                                         float *out_b, uint32_t n);
+
 /* ------------------------------------------------------------------------ */
 /** @name Floating-point mode */
 

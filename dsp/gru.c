@@ -118,3 +118,77 @@ void carry_gru_delayed_chunk(const carry_packed_layer *layer, const float *x,
     slot = slot + 1 == taps->n_slots ? 0 : slot + 1;
   }
 }
+
+/* ------------------------------------------------------------------------ */
+/* Two streams of one model in step (stereo) */
+
+/** gru_accumulate() for one group of two streams, each weight vector
+    loaded once. */
+static inline __attribute__((always_inline)) void
+gru_accumulate_pair(v8f *acc_a, v8f *acc_b, const int part,
+                    const float *weights, size_t Gp, const float *xa,
+                    const float *xb, int n)
+{
+  for (int j = 0; j < n; ++j) {
+    const v8f xaj = v_set1(xa[j]), xbj = v_set1(xb[j]);
+    const float *row = weights + (size_t)j * Gp;
+    const v8f wz = v_load(row), wr = v_load(row + 8), wh = v_load(row + 16);
+    acc_a[0] += xaj * wz;
+    acc_b[0] += xbj * wz;
+    acc_a[1] += xaj * wr;
+    acc_b[1] += xbj * wr;
+    acc_a[part] += xaj * wh;
+    acc_b[part] += xbj * wh;
+  }
+}
+
+/** One group of 8 units for two streams, as gru_tile() for each. */
+static inline __attribute__((always_inline)) void
+gru_pair_group(const carry_packed_layer *layer, int g, const float *xa,
+               const float *xb, const float *ha, const float *hb, float *ya,
+               float *yb, v8f *check_a, v8f *check_b)
+{
+  const int I = layer->n_in;
+  const size_t Gp = (size_t)layer->n_rows;
+  const float *w = layer->kernel + 24 * g;
+  v8f acc_a[4], acc_b[4];
+  acc_a[0] = acc_b[0] = v_load(layer->bias + 24 * g);
+  acc_a[1] = acc_b[1] = v_load(layer->bias + 24 * g + 8);
+  acc_a[2] = acc_b[2] = v_load(layer->bias + 24 * g + 16);
+  acc_a[3] = acc_b[3] = v_load(layer->bias_h + 8 * g);
+  gru_accumulate_pair(acc_a, acc_b, 2, w, Gp, xa, xb, I);
+  gru_accumulate_pair(acc_a, acc_b, 3, w + (size_t)I * Gp, Gp, ha, hb,
+                      layer->n_units);
+  const v8f new_a = carry_gru_cell(acc_a[0], acc_a[1], acc_a[2], acc_a[3],
+                                   v_load(ha + 8 * g));
+  const v8f new_b = carry_gru_cell(acc_b[0], acc_b[1], acc_b[2], acc_b[3],
+                                   v_load(hb + 8 * g));
+  v_store(ya + 8 * g, new_a);
+  v_store(yb + 8 * g, new_b);
+  *check_a += new_a * 0.0f;
+  *check_b += new_b * 0.0f;
+}
+
+void carry_gru_pair_chunk(const carry_packed_layer *layer, int x_stride,
+                          int n_samples, const carry_lane *a,
+                          const carry_lane *b)
+{
+  const size_t Hp = (size_t)layer->n_padded;
+  const int n_groups = layer->n_padded / 8;
+  const float *ha = a->h, *hb = b->h;
+  for (size_t t = 0; t < (size_t)n_samples; ++t) {
+    const float *xa = a->x + t * (size_t)x_stride;
+    const float *xb = b->x + t * (size_t)x_stride;
+    float *ya = a->y + t * Hp, *yb = b->y + t * Hp;
+    v8f check_a = v_set1(0.0f), check_b = v_set1(0.0f);
+    for (int g = 0; g < n_groups; ++g) {
+      gru_pair_group(layer, g, xa, xb, ha, hb, ya, yb, &check_a, &check_b);
+    }
+    carry_recover_lane(a, Hp, ya, !v_any_nan(check_a));
+    carry_recover_lane(b, Hp, yb, !v_any_nan(check_b));
+    ha = ya;
+    hb = yb;
+  }
+  memcpy(a->h, ha, Hp * sizeof(float));
+  memcpy(b->h, hb, Hp * sizeof(float));
+}

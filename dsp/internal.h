@@ -97,6 +97,18 @@ typedef struct carry_delay_line {
   int position;          ///< Slot of the chunk's first sample, 0 .. D - 1
 } carry_delay_line;
 
+/** One stream's part in a kernel that runs two streams of a model in step
+    (stereo): its layer input (T rows of the common stride), its carried
+    state, where its output rows go, and its reset state. */
+typedef struct carry_lane {
+  const float *x;
+  float *h;               ///< (Hp) carried from call to call
+  float *c;               ///< (Hp) LSTM; NULL for a GRU
+  float *y;               ///< (T, Hp)
+  const float *h_reset;
+  const float *c_reset;   ///< LSTM
+} carry_lane;
+
 /** The layer kernels of one instruction set.  A chunk is T <= CARRY_CHUNK
     samples; `x` holds the layer's input, T rows of `x_stride` floats, and
     `y` receives its output, T rows of Hp floats.  The state (`h`, `c`) is
@@ -128,6 +140,13 @@ typedef struct carry_kernel_table {
   /// Activation layer.
   void (*activation)(const carry_packed_layer *layer, const float *x,
                      int x_stride, int n_samples, float *y);
+  /// LSTM over a chunk for two streams in step, each giving the bits it
+  /// would alone.
+  void (*lstm_pair)(const carry_packed_layer *layer, int x_stride,
+                    int n_samples, const carry_lane *a, const carry_lane *b);
+  /// GRU likewise.
+  void (*gru_pair)(const carry_packed_layer *layer, int x_stride,
+                   int n_samples, const carry_lane *a, const carry_lane *b);
 } carry_kernel_table;
 
 extern const carry_kernel_table carry_kernels_portable;

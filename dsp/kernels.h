@@ -37,6 +37,8 @@
 #define carry_dense_chunk CARRY_ISA_NAME(carry_dense_chunk)
 #define carry_activation_chunk CARRY_ISA_NAME(carry_activation_chunk)
 #define carry_activate_row CARRY_ISA_NAME(carry_activate_row)
+#define carry_lstm_pair_chunk CARRY_ISA_NAME(carry_lstm_pair_chunk)
+#define carry_gru_pair_chunk CARRY_ISA_NAME(carry_gru_pair_chunk)
 
 void carry_lstm_chunk(const carry_packed_layer *layer, const float *x,
                       int x_stride, int n_samples, float *h, float *c,
@@ -55,6 +57,14 @@ void carry_gru_delayed_chunk(const carry_packed_layer *layer, const float *x,
                              int x_stride, int n_samples,
                              const carry_delay_taps *taps,
                              const carry_delay_line *line, float *y);
+
+void carry_lstm_pair_chunk(const carry_packed_layer *layer, int x_stride,
+                           int n_samples, const carry_lane *a,
+                           const carry_lane *b);
+
+void carry_gru_pair_chunk(const carry_packed_layer *layer, int x_stride,
+                          int n_samples, const carry_lane *a,
+                          const carry_lane *b);
 
 void carry_dense_chunk(const carry_packed_layer *layer, const float *x,
                        int x_stride, int n_samples, float *y);
@@ -153,6 +163,38 @@ carry_accumulate(v8f *acc, const int n_vectors, const float *w, int stride,
     const float *row = w + (size_t)j * (size_t)stride;
     for (int v = 0; v < n_vectors; ++v) {
       acc[v] += xj * v_load(row + 8 * v);
+    }
+  }
+}
+
+/** The sums of carry_accumulate() for two streams at once (4 vectors
+    each, one group of an LSTM or a GRU): each weight vector is loaded once
+    for both. */
+static inline __attribute__((always_inline)) void
+carry_accumulate_pair(v8f *acc_a, v8f *acc_b, const float *w, size_t stride,
+                      const float *xa, const float *xb, int n)
+{
+  for (int j = 0; j < n; ++j) {
+    const v8f xaj = v_set1(xa[j]), xbj = v_set1(xb[j]);
+    const float *row = w + (size_t)j * stride;
+    #pragma GCC unroll 4
+    for (int v = 0; v < 4; ++v) {
+      const v8f wv = v_load(row + 8 * v);
+      acc_a[v] += xaj * wv;
+      acc_b[v] += xbj * wv;
+    }
+  }
+}
+
+/** After a step of a lane whose new state `y` (Hp) is not finite: the
+    lane's reset state instead (h into `y`, and c). */
+static inline void carry_recover_lane(const carry_lane *lane, size_t Hp,
+                                      float *y, bool is_finite)
+{
+  if (!is_finite) {
+    memcpy(y, lane->h_reset, Hp * sizeof(float));
+    if (lane->c) {
+      memcpy(lane->c, lane->c_reset, Hp * sizeof(float));
     }
   }
 }

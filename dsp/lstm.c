@@ -105,3 +105,63 @@ void carry_lstm_delayed_chunk(const carry_packed_layer *layer, const float *x,
     slot = slot + 1 == taps->n_slots ? 0 : slot + 1;
   }
 }
+
+/* ------------------------------------------------------------------------ */
+/* Two streams of one model in step (stereo) */
+
+/** One group of 8 units for two streams: each weight vector is loaded
+    once and used for both, and each stream's sums run over the same rows
+    in the same order as in lstm_tile(), so each gives its own bits. */
+static inline __attribute__((always_inline)) void
+lstm_pair_group(const carry_packed_layer *layer, int g, const float *xa,
+                const float *xb, const float *ha, const float *hb,
+                const carry_lane *a, const carry_lane *b, float *ya,
+                float *yb, v8f *check_a, v8f *check_b)
+{
+  const int I = layer->n_in, H = layer->n_units;
+  const size_t Gp = (size_t)layer->n_rows;
+  const float *w = layer->kernel + 32 * g;
+  v8f acc_a[4], acc_b[4];
+  #pragma GCC unroll 4
+  for (int v = 0; v < 4; ++v) {
+    acc_a[v] = acc_b[v] = v_load(layer->bias + 32 * g + 8 * v);
+  }
+  carry_accumulate_pair(acc_a, acc_b, w, Gp, xa, xb, I);
+  carry_accumulate_pair(acc_a, acc_b, w + (size_t)I * Gp, Gp, ha, hb, H);
+  v8f c_new, h_new;
+  carry_lstm_cell(acc_a[0], acc_a[1], acc_a[2], acc_a[3],
+                  v_load(a->c + 8 * g), &c_new, &h_new);
+  v_store(a->c + 8 * g, c_new);
+  v_store(ya + 8 * g, h_new);
+  *check_a += c_new * 0.0f + h_new * 0.0f;
+  carry_lstm_cell(acc_b[0], acc_b[1], acc_b[2], acc_b[3],
+                  v_load(b->c + 8 * g), &c_new, &h_new);
+  v_store(b->c + 8 * g, c_new);
+  v_store(yb + 8 * g, h_new);
+  *check_b += c_new * 0.0f + h_new * 0.0f;
+}
+
+void carry_lstm_pair_chunk(const carry_packed_layer *layer, int x_stride,
+                           int n_samples, const carry_lane *a,
+                           const carry_lane *b)
+{
+  const size_t Hp = (size_t)layer->n_padded;
+  const int n_groups = layer->n_padded / 8;
+  const float *ha = a->h, *hb = b->h;
+  for (size_t t = 0; t < (size_t)n_samples; ++t) {
+    const float *xa = a->x + t * (size_t)x_stride;
+    const float *xb = b->x + t * (size_t)x_stride;
+    float *ya = a->y + t * Hp, *yb = b->y + t * Hp;
+    v8f check_a = v_set1(0.0f), check_b = v_set1(0.0f);
+    for (int g = 0; g < n_groups; ++g) {
+      lstm_pair_group(layer, g, xa, xb, ha, hb, a, b, ya, yb, &check_a,
+                      &check_b);
+    }
+    carry_recover_lane(a, Hp, ya, !v_any_nan(check_a));
+    carry_recover_lane(b, Hp, yb, !v_any_nan(check_b));
+    ha = ya;
+    hb = yb;
+  }
+  memcpy(a->h, ha, Hp * sizeof(float));
+  memcpy(b->h, hb, Hp * sizeof(float));
+}

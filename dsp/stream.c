@@ -689,3 +689,89 @@ void carry_stream_process(carry_stream *stream, const float *in,
   }
   carry_restore_fp_mode(fp_mode);
 }
+
+/* ------------------------------------------------------------------------ */
+/* Two streams in step */
+
+/** Whether two streams can run layer by layer in step: one model, the same
+    kernels and quality, neither corrected. */
+static bool can_pair(const carry_stream *a, const carry_stream *b)
+{
+  return a != b && a->model == b->model && a->table && a->table == b->table &&
+         !is_corrected(a) && !is_corrected(b) && a->chunk == b->chunk;
+}
+
+/** Stream `s`'s part in a pair kernel for recurrent layer `l`. */
+static carry_lane lane_of(const carry_stream *s, int l, const float *x,
+                          float *y)
+{
+  return (carry_lane){
+    .x = x,
+    .h = s->h[l],
+    .c = s->c[l],
+    .y = y,
+    .h_reset = reset_of(s, s->h[l]),
+    .c_reset = s->c[l] ? reset_of(s, s->c[l]) : NULL,
+  };
+}
+
+static void run_layers_pair(carry_stream *a, carry_stream *b, int n_samples,
+                            float *out_a, float *out_b)
+{
+  const carry_model *m = a->model;
+  const int N = m->spec.n_inputs;
+  const float *xa = a->x0, *xb = b->x0;
+  int stride = N;
+  for (int l = 0; l < m->spec.n_layers; ++l) {
+    const carry_packed_layer *p = &m->packed[l];
+    float *ya = a->y[l & 1], *yb = b->y[l & 1];
+    if (p->type == CARRY_LAYER_LSTM || p->type == CARRY_LAYER_GRU) {
+      const carry_lane la = lane_of(a, l, xa, ya), lb = lane_of(b, l, xb, yb);
+      (p->type == CARRY_LAYER_LSTM ? a->table->lstm_pair
+                                   : a->table->gru_pair)(p, stride, n_samples,
+                                                         &la, &lb);
+    } else {
+      const bool dense = p->type == CARRY_LAYER_DENSE;
+      (dense ? a->table->dense : a->table->activation)(p, xa, stride,
+                                                       n_samples, ya);
+      (dense ? a->table->dense : a->table->activation)(p, xb, stride,
+                                                       n_samples, yb);
+    }
+    xa = ya;
+    xb = yb;
+    stride = p->n_padded;
+  }
+  for (int t = 0; t < n_samples; ++t) {
+    out_a[t] = finish_sample(a, xa[(size_t)t * (size_t)stride],
+                             a->x0[(size_t)t * (size_t)N]);
+    out_b[t] = finish_sample(b, xb[(size_t)t * (size_t)stride],
+                             b->x0[(size_t)t * (size_t)N]);
+  }
+}
+
+void carry_stream_process_pair(carry_stream *a, carry_stream *b,
+                               const float *in_a, const float *in_b,
+                               const float *knobs, float *out_a,
+                               float *out_b, uint32_t n)
+{
+  if (!can_pair(a, b)) {
+    carry_stream_process(a, in_a, knobs, out_a, n);
+    carry_stream_process(b, in_b, knobs, out_b, n);
+    return;
+  }
+  const uint64_t fp_mode = carry_flush_denormals();
+  float knob_values[CARRY_MAX_KNOBS];
+  resolve_knobs(a->model, knobs, knob_values);
+  while (n > 0) {
+    const int t = n < (uint32_t)a->chunk ? (int)n : a->chunk;
+    load_inputs(a, in_a, knob_values, t);
+    load_inputs(b, in_b, knob_values, t);
+    run_layers_pair(a, b, t, out_a, out_b);
+    in_a += t;
+    in_b += t;
+    out_a += t;
+    out_b += t;
+    n -= (uint32_t)t;
+  }
+  carry_restore_fp_mode(fp_mode);
+}

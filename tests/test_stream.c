@@ -161,25 +161,34 @@ static void test_non_finite_input(const carry_model *model)
 /** A dense layer that overflows (on a finite but absurd input sample) to +inf and -inf feeds an LSTM, whose
     gates then compute inf - inf = NaN: the state must go back to the
     initial state, not stay NaN (and the output silent) for ever. */
-static void test_hostile_weights(void)
+/** Dense(2) whose weights overflow to +inf and -inf for an input near
+    1e9, then a recurrent layer of `type` (whose sums then meet inf - inf),
+    then dense(1). */
+static carry_model *hostile_model(carry_layer_type type)
 {
   carry_model_spec spec;
   carry_model_spec_init(&spec);
   spec.n_layers = 3;
   spec.layers[0] = (carry_layer_spec){.type = CARRY_LAYER_DENSE, .n_units = 2};
-  spec.layers[1] = (carry_layer_spec){.type = CARRY_LAYER_LSTM, .n_units = 4};
+  spec.layers[1] = (carry_layer_spec){.type = type, .n_units = 4};
   spec.layers[2] = (carry_layer_spec){.type = CARRY_LAYER_DENSE, .n_units = 1};
   carry_model *model = carry_model_create(&spec, NULL);
   test_rng rng = test_rng_new(11);
   test_randomize_model(model, &rng, 1.0f, false);
   carry_layer_weights dense = carry_model_layer(model, 0);
-  carry_layer_weights lstm = carry_model_layer(model, 1);
+  carry_layer_weights recurrent = carry_model_layer(model, 1);
   dense.kernel[0] = 3e30f;
   dense.kernel[1] = -3e30f;
-  for (int k = 0; k < 2 * lstm.n_rows; ++k) {
-    lstm.kernel[k] = fabsf(lstm.kernel[k]) * 1e-30f;
+  for (int k = 0; k < 2 * recurrent.n_rows; ++k) {
+    recurrent.kernel[k] = fabsf(recurrent.kernel[k]) * 1e-30f;
   }
   carry_model_prepare(model, NULL);
+  return model;
+}
+
+static void test_hostile_weights(void)
+{
+  carry_model *model = hostile_model(CARRY_LAYER_LSTM);
   static float in[8192], out[8192], clean[8192];
   for (int k = 0; k < 8192; ++k) {
     in[k] = 0.5f * sinf((float)k * 0.05f);
@@ -261,6 +270,99 @@ static void test_settle(const carry_model *model)
   carry_stream_free(b);
 }
 
+/** Two channels through a pair of streams in random blocks, and each alone:
+    every output must be the same bits, with either channel carrying
+    hostile samples. */
+static void check_pair(const char *name, const carry_model *model,
+                       carry_kernels kernels, carry_quality quality,
+                       const float *in_a, const float *in_b)
+{
+  static float pair_a[N_SAMPLES], pair_b[N_SAMPLES];
+  static float alone_a[N_SAMPLES], alone_b[N_SAMPLES];
+  carry_stream *s[4];
+  for (int k = 0; k < 4; ++k) {
+    s[k] = carry_stream_create_with(model, 512, kernels, NULL);
+    carry_stream_set_quality(s[k], quality);
+  }
+  const float knobs[] = {0.7f, 0.2f};
+  test_rng rng = test_rng_new(5);
+  for (size_t t = 0; t < N_SAMPLES;) {
+    size_t n = (size_t)test_rng_int(&rng, 0, 1500);
+    n = n > N_SAMPLES - t ? N_SAMPLES - t : n;
+    carry_stream_process_pair(s[0], s[1], in_a + t, in_b + t, knobs,
+                              pair_a + t, pair_b + t, (uint32_t)n);
+    carry_stream_process(s[2], in_a + t, knobs, alone_a + t, (uint32_t)n);
+    carry_stream_process(s[3], in_b + t, knobs, alone_b + t, (uint32_t)n);
+    t += n;
+  }
+  CHECK(!memcmp(pair_a, alone_a, sizeof(pair_a)) &&
+          !memcmp(pair_b, alone_b, sizeof(pair_b)),
+        "%s %s %s: a pair differs from each stream alone by %g and %g", name,
+        carry_kernels_name(kernels), carry_quality_name(quality),
+        test_max_abs_diff(pair_a, alone_a, N_SAMPLES),
+        test_max_abs_diff(pair_b, alone_b, N_SAMPLES));
+  CHECK(all_finite(pair_a, N_SAMPLES) && test_spread(pair_b, N_SAMPLES) > 1e-3,
+        "%s: finite and moving", name);
+  for (int k = 0; k < 4; ++k) {
+    carry_stream_free(s[k]);
+  }
+}
+
+static void test_pairs(void)
+{
+  static float hostile[N_SAMPLES], other[N_SAMPLES];
+  memcpy(hostile, input, sizeof(hostile));
+  for (size_t t = 1000; t < N_SAMPLES; t += 3000) {
+    hostile[t] = NAN;
+    hostile[t + 1] = 3e38f;
+    hostile[t + 2] = -INFINITY;
+    hostile[t + 3] = 1e9f;  // overflows in hostile_model()
+  }
+  test_signal(other, N_SAMPLES, 7);
+  test_rng rng = test_rng_new(31);
+  const struct {
+    carry_layer_type type;
+    int units, stacked, inputs;
+    bool skip;
+  } shapes[] = {
+    {CARRY_LAYER_LSTM, 1, 1, 1, false},  {CARRY_LAYER_LSTM, 8, 1, 1, true},
+    {CARRY_LAYER_LSTM, 20, 2, 3, true},  {CARRY_LAYER_LSTM, 32, 1, 1, false},
+    {CARRY_LAYER_GRU, 13, 1, 3, false},  {CARRY_LAYER_GRU, 32, 2, 1, true},
+  };
+  for (size_t m = 0; m < sizeof(shapes) / sizeof(shapes[0]); ++m) {
+    carry_model *model =
+      test_random_model(shapes[m].type, shapes[m].units, shapes[m].stacked,
+                        shapes[m].inputs, shapes[m].skip, &rng);
+    char name[64];
+    snprintf(name, sizeof(name), "%s-%dx%d",
+             shapes[m].type == CARRY_LAYER_LSTM ? "lstm" : "gru",
+             shapes[m].units, shapes[m].stacked);
+    for (int k = CARRY_KERNELS_REFERENCE; k <= CARRY_KERNELS_AVX2; ++k) {
+      for (int q = CARRY_QUALITY_EXACT; q <= CARRY_QUALITY_FAST; ++q) {
+        if (carry_kernels_available((carry_kernels)k)) {
+          check_pair(name, model, (carry_kernels)k, (carry_quality)q,
+                     hostile, other);
+          check_pair(name, model, (carry_kernels)k, (carry_quality)q, other,
+                     hostile);
+        }
+      }
+    }
+    carry_model_free(model);
+  }
+  for (int type = CARRY_LAYER_LSTM; type <= CARRY_LAYER_GRU; ++type) {
+    carry_model *model = hostile_model((carry_layer_type)type);
+    for (int k = CARRY_KERNELS_PORTABLE; k <= CARRY_KERNELS_AVX2; ++k) {
+      if (carry_kernels_available((carry_kernels)k)) {
+        check_pair("hostile", model, (carry_kernels)k, CARRY_QUALITY_EXACT,
+                   hostile, other);
+        check_pair("hostile", model, (carry_kernels)k, CARRY_QUALITY_FAST,
+                   other, hostile);
+      }
+    }
+    carry_model_free(model);
+  }
+}
+
 int main(void)
 {
   test_signal(input, N_SAMPLES, 1);
@@ -279,6 +381,7 @@ int main(void)
   test_initial_state(lstm);
   test_hostile_weights();
   test_denormals();
+  test_pairs();
   carry_model_free(lstm);
   carry_model_free(gru);
   return test_finish("stream");
