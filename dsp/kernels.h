@@ -22,8 +22,8 @@
 #  define carry_gate_sigmoid v_sigmoid_fast
 #  define carry_gate_tanh v_tanh_fast
 #else
-#  define carry_gate_sigmoid v_sigmoid
-#  define carry_gate_tanh v_tanh
+#  define carry_gate_sigmoid v_sigmoid_gate
+#  define carry_gate_tanh v_tanh_gate
 #endif
 
 #define CARRY_PASTE_(a, b) a##_##b
