@@ -468,8 +468,10 @@ static void print_memory(const model_report *r)
          (unsigned)r->max_block);
   print_bytes("weights", m->weights, "the model, once per instance");
   print_bytes("state", m->state, "h and c, and their reset copy, every channel");
-  print_bytes("scratch", m->scratch, "stream buffers for chunks of "
-                                     "32 samples, every channel");
+  char note[80];
+  snprintf(note, sizeof(note), "stream buffers for chunks of %d samples, "
+           "every channel", CARRY_CHUNK_SIZE);
+  print_bytes("scratch", m->scratch, note);
   print_bytes("plugin", m->instance + m->engine, "dry delay lines, a grid "
                                                  "cell's scratch, paths");
   print_bytes("total", m->total, "one model loaded");
