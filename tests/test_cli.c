@@ -318,6 +318,7 @@ static const bad_case bad_cases[] = {
   {"bench --quality fastest", 2, "unknown quality 'fastest' (exact, fast, "
                                  "both)"},
   {"bench --plugin -R 2", 2, "--plugin and --rate-ratio do not go together"},
+  {"bench --plugin -m %M -m %M", 2, "--plugin times one model at a time"},
   {"bench -R 1 -R 2 -R 3 -R 4 -R 5", 2, "at most 4 rate ratios"},
 };
 

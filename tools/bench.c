@@ -554,6 +554,9 @@ static int parse_args(int argc, char **argv, bench_options *opt)
   if (opt->is_plugin && opt->n_ratios) {
     return cli_usage_error("--plugin and --rate-ratio do not go together");
   }
+  if (opt->is_plugin && opt->n_files > 1) {
+    return cli_usage_error("--plugin times one model at a time");
+  }
   return -1;
 }
 
