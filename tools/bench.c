@@ -388,6 +388,21 @@ static void print_json_target(const bench_case *c, double ns)
          meets_goal(c, ns) ? "true" : "false");
 }
 
+void bench_print_json_string(const char *text)
+{
+  putchar('"');
+  for (const unsigned char *c = (const unsigned char *)text; *c; ++c) {
+    if (*c == '"' || *c == '\\') {
+      printf("\\%c", *c);
+    } else if (*c < 0x20) {
+      printf("\\u%04x", *c);
+    } else {
+      putchar(*c);
+    }
+  }
+  putchar('"');
+}
+
 static void print_json(const bench_options *opt, const bench_case *cases,
                        int n_cases, carry_kernels kernels, double peak)
 {
@@ -399,10 +414,12 @@ static void print_json(const bench_options *opt, const bench_case *cases,
     const bench_case *c = &cases[k];
     const double ns = bench_median(c->ns_per_sample, opt->n_rounds);
     const double macs = (double)carry_model_macs(c->model);
-    printf("%s\n  {\"model\": \"%s\", \"quality\": \"%s\", "
+    printf("%s\n  {\"model\": ", k ? "," : "");
+    bench_print_json_string(c->label);
+    printf(", \"quality\": \"%s\", "
            "\"macs_per_sample\": %.0f, \"ns_per_sample\": %.2f, "
            "\"real_time_factor\": %.1f, \"efficiency\": %.4f",
-           k ? "," : "", c->label, carry_quality_name(c->quality), macs, ns,
+           carry_quality_name(c->quality), macs, ns,
            1e9 / BENCH_RATE / ns,
            bench_median(c->efficiency, opt->n_rounds));
     print_json_target(c, ns);

@@ -52,6 +52,10 @@ double bench_now_ns(void);
 /** The median of `n` values (at most BENCH_MAX_ROUNDS). */
 double bench_median(const double *values, int n);
 
+/** Prints `text` as a JSON string, quotes included, escaping what JSON
+    needs escaped. */
+void bench_print_json_string(const char *text);
+
 /** `carry bench --plugin`: the plugin's run() against the bare core, mono
     and stereo.  Returns an exit code. */
 int bench_plugin(const bench_options *opt);

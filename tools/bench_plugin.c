@@ -260,9 +260,10 @@ static void print_table(const bench_options *opt, const plugin_bench *b)
 
 static void print_json(const bench_options *opt, const plugin_bench *b)
 {
-  printf("{\"model\": \"%s\", \"block\": %d, \"seconds\": %g, "
-         "\"rounds\": %d, \"plugins\": [",
-         b->model_label, opt->block, opt->seconds, opt->n_rounds);
+  printf("{\"model\": ");
+  bench_print_json_string(b->model_label);
+  printf(", \"block\": %d, \"seconds\": %g, \"rounds\": %d, "
+         "\"plugins\": [", opt->block, opt->seconds, opt->n_rounds);
   for (int k = 0; k < 2; ++k) {
     const plugin_case *c = &b->cases[k];
     const double overhead = 100.0 * bench_median(c->overhead, opt->n_rounds);
