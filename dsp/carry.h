@@ -260,6 +260,11 @@ CARRY_API size_t carry_model_macs(const carry_model *model);
     Thread: any. */
 CARRY_API size_t carry_model_n_weights(const carry_model *model);
 
+/** Bytes the model holds while loaded: its record, every weight (in Keras
+    order and packed for the kernels, one allocation) and its metadata
+    text.  Shared by all its streams.  Thread: any.  No allocation. */
+CARRY_API size_t carry_model_memory(const carry_model *model);
+
 /** The index of the knob called `name` (compared without case), or -1.
     Thread: any. */
 CARRY_API int carry_model_find_knob(const carry_model *model, const char *name);
@@ -375,6 +380,27 @@ CARRY_API carry_stream *carry_stream_create_corrected_with(
 
 /** The stream's rate ratio R: 1 for a plain stream.  Thread: any. */
 CARRY_API double carry_stream_rate_ratio(const carry_stream *stream);
+
+/** What one stream costs in memory, in bytes, besides its model's. */
+typedef struct carry_memory {
+  size_t state;    ///< The carried h and c, and the copy reset() restores
+  size_t scratch;  ///< The stream's record and its buffers for one chunk
+                   ///< (at most CARRY_CHUNK_SIZE samples, whatever the
+                   ///< maximum block, so this does not grow past it)
+} carry_memory;
+
+/** Samples a stream works through at a time: longer calls are cut into
+    chunks of this many, so that its scratch does not grow with the
+    host's block length. */
+#define CARRY_CHUNK_SIZE 32
+
+/** What carry_stream_create_with(model, max_block, kernels, ...) allocates
+    (a plain stream; a corrected one keeps a history of states besides).
+    Bytes asked of malloc, without its own bookkeeping.  Thread: any.  No
+    allocation. */
+CARRY_API carry_memory carry_stream_memory(const carry_model *model,
+                                           uint32_t max_block,
+                                           carry_kernels kernels);
 
 /** Frees a stream.  NULL is a no-op.  Thread: worker.  Frees. */
 CARRY_API void carry_stream_free(carry_stream *stream);

@@ -15,7 +15,7 @@
 #define CARRY_LANES 8
 
 /** Samples per internal chunk: layers run chunk by chunk, layer-major. */
-#define CARRY_CHUNK 32
+#define CARRY_CHUNK CARRY_CHUNK_SIZE  // public: carry_stream_memory() uses it
 
 /** Rounds `n` up to a whole number of vectors. */
 static inline int carry_round_lanes(int n)
@@ -65,6 +65,7 @@ struct carry_model {
   bool is_prepared;
   char *metadata;       ///< JSON object text, or NULL
   float *memory;        ///< One allocation: Keras arrays, then packed ones
+  size_t memory_bytes;  ///< Its size
 };
 
 /** Most taps a delayed state is interpolated from (cubic Lagrange). */

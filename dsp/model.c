@@ -293,6 +293,7 @@ carry_model *carry_model_create(const carry_model_spec *spec, carry_error *err)
     return NULL;
   }
   memset(model->memory, 0, bytes);
+  model->memory_bytes = bytes ? bytes : 64;
   arena real = {model->memory, 0};
   lay_out(model, &real);
   model->in_gain = powf(10.0f, spec->in_gain_db / 20.0f);
@@ -475,6 +476,13 @@ carry_status carry_model_set_info(carry_model *model,
   model->in_gain = powf(10.0f, spec->in_gain_db / 20.0f);
   model->out_gain = powf(10.0f, spec->out_gain_db / 20.0f);
   return carry_succeed(err);
+}
+
+size_t carry_model_memory(const carry_model *model)
+{
+  const char *metadata = model->metadata;
+  return sizeof(carry_model) + model->memory_bytes +
+         (metadata ? strlen(metadata) + 1 : 0);
 }
 
 const char *carry_model_get_metadata(const carry_model *model)

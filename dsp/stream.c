@@ -430,6 +430,25 @@ double carry_stream_rate_ratio(const carry_stream *stream)
   return stream->rate_ratio;
 }
 
+carry_memory carry_stream_memory(const carry_model *model,
+                                 uint32_t max_block, carry_kernels kernels)
+{
+  // Lays a stream out as create() does, only counting.
+  carry_stream s;
+  memset(&s, 0, sizeof(s));
+  s.model = model;
+  s.kernels = resolve_kernels(kernels);
+  s.chunk = max_block < CARRY_CHUNK ? (int)max_block : CARRY_CHUNK;
+  arena state = {NULL, 0}, all = {NULL, 0};
+  lay_out_state(&s, &state);
+  lay_out(&s, &all);
+  const carry_memory memory = {
+    .state = state.used,
+    .scratch = sizeof(carry_stream) + all.used - state.used,
+  };
+  return memory;
+}
+
 void carry_stream_free(carry_stream *stream)
 {
   if (stream) {

@@ -10,10 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/** Samples a stream runs per call inside the plugin (run() works on
-    sub-blocks of at most this many). */
-#define ENGINE_MAX_BLOCK 64
-
 /* ------------------------------------------------------------------------ */
 /* Describing a model */
 
@@ -180,7 +176,7 @@ static bool make_streams(carry_engine *engine, double host_rate,
   }
   for (int c = 0; c < engine->n_channels; ++c) {
     engine->streams[c] = carry_rate_stream_create(
-      engine->model, host_rate, engine->rate_mode, ENGINE_MAX_BLOCK, err);
+      engine->model, host_rate, engine->rate_mode, CARRY_ENGINE_MAX_BLOCK, err);
     if (!engine->streams[c]) {
       return false;
     }

@@ -25,6 +25,11 @@
     delay lines hold this much (resampling adds far less, see carry_rate.h). */
 #define CARRY_MAX_LATENCY 4096
 
+/** Samples a stream runs per call inside the plugin (run() works on
+    cells of CARRY_GRID, fewer than this): the streams' maximum block,
+    whatever the host's. */
+#define CARRY_ENGINE_MAX_BLOCK 64
+
 typedef struct carry_engine {
   struct carry_engine *prev_live;  ///< The instance's list of live engines
   struct carry_engine *next_live;

@@ -107,9 +107,56 @@ static float slew(carry_glide *g, float step)
 /* ------------------------------------------------------------------------ */
 /* One cell */
 
-/** Per-sample gains, mix, bypass and fade for `n` samples. */
+/** The ramps' values while nothing moves: every glide on its target and
+    no fade running.  False (and `ramps` untouched) otherwise. */
+static bool steady_ramps(const carry_plugin *self, float *ramps)
+{
+  const carry_glide *glides[] = {&self->input_gain, &self->output_gain,
+                                 &self->mix,        &self->enabled,
+                                 &self->normalized, &self->knobs[0],
+                                 &self->knobs[1],   &self->knobs[2]};
+  for (size_t k = 0; k < sizeof(glides) / sizeof(glides[0]); ++k) {
+    if (glides[k]->value != glides[k]->target) {
+      return false;
+    }
+  }
+  if (self->incoming) {
+    return false;
+  }
+  // What the gliding loop below would give, bit for bit: a glide or a slew
+  // on its target returns the target.
+  ramps[0] = self->input_gain.value;
+  ramps[1] = self->output_gain.value;
+  ramps[2] = self->mix.value * self->enabled.value;
+  ramps[3] = self->normalized.value;
+  ramps[4] = self->fade;
+  return true;
+}
+
+/** Per-sample gains, mix, bypass and fade for `n` samples.  In the steady
+    state the ramps are constants, filled over a whole cell once and left
+    alone while they hold (most cells): the per-sample glides cost as much
+    as a small model. */
 static void fill_ramps(carry_plugin *self, uint32_t n)
 {
+  float steady[CARRY_STEADY_RAMPS];
+  if (steady_ramps(self, steady)) {
+    if (self->has_steady_ramps &&
+        !memcmp(steady, self->steady_ramps, sizeof(steady))) {
+      return;
+    }
+    for (uint32_t t = 0; t < CARRY_GRID; ++t) {
+      self->ramp_in[t] = steady[0];
+      self->ramp_out[t] = steady[1];
+      self->ramp_mix[t] = steady[2];
+      self->ramp_normalized[t] = steady[3];
+      self->ramp_fade[t] = steady[4];
+    }
+    memcpy(self->steady_ramps, steady, sizeof(steady));
+    self->has_steady_ramps = true;
+    return;
+  }
+  self->has_steady_ramps = false;
   const float coef = self->glide_coef;
   for (uint32_t t = 0; t < n; ++t) {
     self->ramp_in[t] = glide(&self->input_gain, coef);

@@ -72,6 +72,10 @@ static inline uint32_t carry_quality_port(int n_channels)
     output does not depend on the host's block sizes. */
 #define CARRY_GRID 32
 
+/** Ramps that are constants in the steady state: input gain, output
+    gain, mix (with bypass), normalisation, fade. */
+#define CARRY_STEADY_RAMPS 5
+
 /** Engines whose free request the worker could not take yet. */
 #define CARRY_MAX_RETIRED 16
 
@@ -188,6 +192,8 @@ typedef struct carry_plugin {
   float ramp_enabled[CARRY_GRID];
   float ramp_fade[CARRY_GRID];
   float ramp_normalized[CARRY_GRID];
+  bool has_steady_ramps;    ///< The ramps hold `steady_ramps` over a cell
+  float steady_ramps[CARRY_STEADY_RAMPS];  ///< Their constants, if so
 } carry_plugin;
 
 /* ------------------------------------------------------------------------ */

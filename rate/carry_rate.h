@@ -74,6 +74,14 @@ carry_rate_stream *carry_rate_stream_create(const carry_model *model,
                                             uint32_t max_block,
                                             carry_error *err);
 
+/** What carry_rate_stream_create() allocates for a host at the model's
+    own rate (mode OFF, or AUTO at that rate): the core stream's
+    (carry_stream_memory() with the default kernels), its own record
+    counted as scratch.  Resampling adds two filters and their buffers,
+    not counted here.  Thread: any.  No allocation. */
+carry_memory carry_rate_stream_memory(const carry_model *model,
+                                      uint32_t max_block);
+
 /** Frees a rate stream.  NULL is a no-op.  Thread: worker.  Frees. */
 void carry_rate_stream_free(carry_rate_stream *stream);
 

@@ -198,6 +198,15 @@ carry_rate_stream *carry_rate_stream_create(const carry_model *model,
   return s;
 }
 
+carry_memory carry_rate_stream_memory(const carry_model *model,
+                                      uint32_t max_block)
+{
+  carry_memory memory =
+    carry_stream_memory(model, max_block, CARRY_KERNELS_AUTO);
+  memory.scratch += sizeof(carry_rate_stream);
+  return memory;
+}
+
 void carry_rate_stream_free(carry_rate_stream *stream)
 {
   if (stream) {

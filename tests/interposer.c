@@ -4,6 +4,8 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <malloc.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -55,41 +57,91 @@ static void note_alloc(void)
   }
 }
 
+/* Bytes in use, in every thread, whether counting or not: what each block
+   offers (malloc_usable_size), which is what was asked for rounded up to
+   malloc's granule. */
+static atomic_long live_bytes;
+static atomic_size_t watched_size;
+static atomic_long n_watched;
+
+static void *note_live(void *p, size_t request)
+{
+  if (p) {
+    atomic_fetch_add_explicit(&live_bytes, (long)malloc_usable_size(p),
+                              memory_order_relaxed);
+  }
+  if (request && request == atomic_load_explicit(&watched_size,
+                                                 memory_order_relaxed)) {
+    atomic_fetch_add_explicit(&n_watched, 1, memory_order_relaxed);
+  }
+  return p;
+}
+
+static void forget_live(void *p)
+{
+  if (p) {
+    atomic_fetch_sub_explicit(&live_bytes, (long)malloc_usable_size(p),
+                              memory_order_relaxed);
+  }
+}
+
+long interposer_live_bytes(void)
+{
+  return atomic_load(&live_bytes);
+}
+
+void interposer_watch_size(size_t size)
+{
+  atomic_store(&watched_size, size);
+  atomic_store(&n_watched, 0);
+}
+
+long interposer_n_watched(void)
+{
+  return atomic_load(&n_watched);
+}
+
 INTERPOSER void *malloc(size_t size)
 {
   note_alloc();
-  return __libc_malloc(size);
+  return note_live(__libc_malloc(size), size);
 }
 
 INTERPOSER void *calloc(size_t n, size_t size)
 {
   note_alloc();
-  return __libc_calloc(n, size);
+  return note_live(__libc_calloc(n, size), n * size);
 }
 
 INTERPOSER void *realloc(void *p, size_t size)
 {
   note_alloc();
-  return __libc_realloc(p, size);
+  const size_t old = p ? malloc_usable_size(p) : 0;
+  void *q = __libc_realloc(p, size);
+  if (q || !size) { // else p is untouched
+    atomic_fetch_sub_explicit(&live_bytes, (long)old, memory_order_relaxed);
+    note_live(q, size);
+  }
+  return q;
 }
 
 void *memalign(size_t alignment, size_t size);
 INTERPOSER void *memalign(size_t alignment, size_t size)
 {
   note_alloc();
-  return __libc_memalign(alignment, size);
+  return note_live(__libc_memalign(alignment, size), size);
 }
 
 INTERPOSER void *aligned_alloc(size_t alignment, size_t size)
 {
   note_alloc();
-  return __libc_memalign(alignment, size);
+  return note_live(__libc_memalign(alignment, size), size);
 }
 
 INTERPOSER int posix_memalign(void **p, size_t alignment, size_t size)
 {
   note_alloc();
-  *p = __libc_memalign(alignment, size);
+  *p = note_live(__libc_memalign(alignment, size), size);
   return *p ? 0 : ENOMEM;
 }
 
@@ -98,6 +150,7 @@ INTERPOSER void free(void *p)
   if (is_counted()) {
     ++interposer->n_frees;
   }
+  forget_live(p);
   __libc_free(p);
 }
 

@@ -12,6 +12,7 @@
 #define CARRY_TEST_INTERPOSER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct {
@@ -24,6 +25,17 @@ typedef struct {
 /** Where calls are counted: a static block unless a test points it
     elsewhere (shared memory, to count in a forked child). */
 extern interposer_counts *interposer;
+
+/** Bytes in use in the whole process (every thread, counting or not), as
+    malloc_usable_size() gives them: the difference across a piece of work
+    is what it allocated and kept, to within malloc's rounding. */
+long interposer_live_bytes(void);
+
+/** Starts counting the allocations of exactly `size` bytes (any thread). */
+void interposer_watch_size(size_t size);
+
+/** Allocations of the watched size since interposer_watch_size(). */
+long interposer_n_watched(void);
 
 /** Finds the real lock functions, so that none is looked up while
     counting; call first thing in main(). */

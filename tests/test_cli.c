@@ -324,7 +324,12 @@ static const bad_case bad_cases[] = {
   {"signal @no_dir/out.wav", 4, "no_dir/out.wav"},
   {"bench --rate-ratio 0.5", 2, "--rate-ratio must be 1 to 16, not '0.5'"},
   {"bench --rate-ratio 17", 2, "--rate-ratio must be 1 to 16"},
-  {"bench -R 2 -R 3 -R 4", 2, "at most 32 models times (1 + rate ratios)"},
+  {"bench -R 2 -R 3 -R 4", 2,
+   "at most 64 models times qualities times (1 + rate ratios)"},
+  {"bench --quality fastest", 2, "unknown quality 'fastest' (exact, fast, "
+                                 "both)"},
+  {"bench --plugin -R 2", 2, "--plugin and --rate-ratio do not go together"},
+  {"bench --plugin -m %M -m %M", 2, "--plugin times one model at a time"},
   {"bench -R 1 -R 2 -R 3 -R 4 -R 5", 2, "at most 4 rate ratios"},
 };
 
@@ -381,6 +386,30 @@ static void test_bench_rate_ratio(void)
           strstr(r.stdout_text, "ns/sample"),
         "bench --rate-ratio: %d '%s' '%s'", r.status, r.stdout_text,
         r.stderr_text);
+}
+
+/** carry bench times the standard models in both qualities, each against
+    its reference figure and goal (none for a fast GRU); --quality picks
+    one. */
+static void test_bench_goals(void)
+{
+  const run_result r = run("bench --seconds 0.01 --rounds 1 --json");
+  CHECK(r.status == 0 &&
+          strstr(r.stdout_text, "\"model\": \"LSTM-32\", \"quality\": "
+                                "\"exact\"") &&
+          strstr(r.stdout_text, "\"model\": \"LSTM-32\", \"quality\": "
+                                "\"fast\"") &&
+          strstr(r.stdout_text, "\"reference_ns_per_sample\": 252, ") &&
+          strstr(r.stdout_text, "\"goal\": 1.50, \"goal_met\": ") &&
+          strstr(r.stdout_text, "\"goal\": 1.25, \"goal_met\": ") &&
+          strstr(r.stdout_text, "\"goal\": null, \"goal_met\": null"),
+        "bench --json: %d '%s' '%s'", r.status, r.stdout_text, r.stderr_text);
+  const run_result t = run("bench --seconds 0.01 --rounds 1 --quality fast");
+  CHECK(t.status == 0 && strstr(t.stdout_text, "goals met: ") &&
+          strstr(t.stdout_text, " fast    ") &&
+          !strstr(t.stdout_text, " exact    "),
+        "bench --quality fast: %d '%s' '%s'", t.status, t.stdout_text,
+        t.stderr_text);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -826,6 +855,7 @@ int main(void)
   }
   test_help();
   test_bench_rate_ratio();
+  test_bench_goals();
   test_bad_arguments();
   test_signal_determinism();
   test_signal_format();

@@ -177,6 +177,10 @@ static const bad_case bad_cases[] = {
   {"model info --frobnicate %M", 2,
    "carry model info: unrecognized option '--frobnicate'"},
   {"model info @missing.json", 3, "missing.json: No such file"},
+  {"model info --max-block 0 %M", 2, "--max-block must be 1 to 65536, not '0'"},
+  {"model info --max-block 65537 %M", 2, "--max-block must be 1 to 65536"},
+  {"model info --channels 3 %M", 2, "--channels must be 1 or 2, not '3'"},
+  {"model info %M --channels", 2, "requires an argument"},
   {"model verify", 2, "carry model verify: missing model FILE"},
   {"model verify %M %M", 2, "too many arguments"},
   {"model verify --tolerance -1 %M", 2, "--tolerance must be"},
@@ -348,7 +352,7 @@ static const char *const json_keys[] = {
   "loudness_source", "normalize_gain_db", "author", "gear",
   "input_level_dbu", "output_level_dbu", "initial_state", "macs_per_sample",
   "weights", "kernels", "ns_per_sample", "cpu_percent", "cpu_rounds",
-  "cpu_seconds_per_round",
+  "cpu_seconds_per_round", "memory",
 };
 
 /** Runs info --json on `path` (a source path or "%M") and parses it. */
@@ -468,6 +472,69 @@ static void test_info_json_demo(void)
   check_against_library(info, demo_model);
   check_cpu(info, demo_model);
   json_decref(info);
+}
+
+/** One memory figure of info --json on the overdrive preset's LSTM-32. */
+static double memory_figure(const char *options, const char *key)
+{
+  const run_result *r = run("model info --json %s %s", options,
+                            test_source_path("presets/overdrive.json"));
+  json_t *info = json_loads(r->stdout_text, 0, NULL);
+  const double value =
+    get_number(json_object_get(info, "memory"), key);
+  CHECK(r->status == 0 && value > 0.0, "info --json %s: no memory.%s: %s",
+        options, key, r->stderr_text);
+  json_decref(info);
+  return value;
+}
+
+/** The plugin's memory: the parts add up, weights and state are the
+    core's own figures, nothing grows with the host's block, and a mono
+    LSTM-32 instance fits in 256 KiB even while changing models (issue 8,
+    goal 6; tests/test_plugin_memory.c checks the figures against what an
+    instance allocates). */
+static void test_info_memory(void)
+{
+  const char *path = test_source_path("presets/overdrive.json");
+  json_t *info = info_json(path);
+  const json_t *m = json_object_get(info, "memory");
+  const double engine = get_number(m, "plugin_engine") +
+                        get_number(m, "weights") + get_number(m, "state") +
+                        get_number(m, "scratch");
+  const double total = get_number(m, "total");
+  const double mono_state = get_number(m, "state");
+  CHECK(get_number(m, "max_block") == 4096 && get_number(m, "channels") == 1,
+        "info: memory at a maximum block of 4096, mono by default");
+  CHECK(total == get_number(m, "plugin_instance") + engine &&
+          get_number(m, "total_changing") == total + engine,
+        "info: the memory figures do not add up");
+  CHECK(get_number(m, "total_changing") <= 256 * 1024,
+        "info: a mono LSTM-32 instance needs %g bytes while changing",
+        get_number(m, "total_changing"));
+  carry_error err;
+  carry_model *model = carry_model_load(path, &err);
+  if (CHECK(model && !carry_model_measure_loudness(model, &err), "%s",
+            err.message)) {
+    const carry_memory stream =
+      carry_stream_memory(model, 64, CARRY_KERNELS_AUTO);
+    CHECK(get_number(m, "weights") == (double)carry_model_memory(model) &&
+            get_number(m, "state") == (double)stream.state,
+          "info: weights or state differ from the core's");
+  }
+  carry_model_free(model);
+  json_decref(info);
+  CHECK(memory_figure("--channels 2", "state") == 2 * mono_state,
+        "info --channels 2: twice the state");
+  CHECK(memory_figure("--max-block 1", "total") == total &&
+          memory_figure("--max-block 65536", "total") == total,
+        "info: the memory grows with the host's block");
+  const run_result *r = run("model info --channels 2 %s", path);
+  CHECK(r->status == 0 &&
+          strstr(r->stdout_text, "memory:         one stereo plugin "
+                                 "instance, host blocks up to 4096") &&
+          strstr(r->stdout_text, "\n  total ") &&
+          strstr(r->stdout_text, "\n  changing "),
+        "info --channels 2: %s", r->stdout_text);
 }
 
 static void test_info_json_nam(void)
@@ -838,6 +905,7 @@ int main(void)
   test_info_text();
   test_info_json_demo();
   test_info_json_nam();
+  test_info_memory();
   test_info_json_others();
   test_verify();
   test_verify_errors();

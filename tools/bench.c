@@ -7,12 +7,20 @@
   that the cost of the correction per host sample is a ratio measured in
   one run.
 
+  Each model runs in both qualities (exact and fast activations) by
+  default, each quality its own stream timed in the same rounds.  The
+  standard models carry fixed reference figures, measured elsewhere, and
+  the goals set against them (issue 8); the table prints the speed-up and
+  whether each goal is met.  `--plugin` (bench_plugin.c) times the LV2
+  plugin's run() against the bare core instead.
+
   Machines drift between processes and over seconds, so the models are
   timed in turn, round after round, each round starting with a short
   measurement of the peak rate, and each model reports its median round
   and its median ratio to that round's peak.
 */
 
+#include "bench.h"
 #include "cli.h"
 #include "peak.h"
 
@@ -25,43 +33,54 @@
 #include <string.h>
 #include <time.h>
 
-#define MAX_MODELS 32
-#define MAX_ROUNDS 64
-#define MAX_RATIOS 4
-#define RATE 48000.0
+#define MAX_CASES 64
+
+/** What a case is measured against: a reference figure and the speed-up
+    over it that is the goal.  No reference: `ns` is 0. */
+typedef struct {
+  double ns;    ///< Reference ns per sample
+  double goal;  ///< Speed-up wanted over it
+} bench_target;
 
 typedef struct {
   char label[64];
   carry_model *model;
   bool owns_model;  ///< Else another case's model, timed at another ratio
+                    ///< or quality
   double ratio;     ///< Rate ratio of a corrected stream; 1 for plain
+  carry_quality quality;
+  bench_target target;  ///< Plain standard models only
   carry_stream *stream;
-  double ns_per_sample[MAX_ROUNDS];
-  double efficiency[MAX_ROUNDS];  ///< Against the same round's peak
+  double ns_per_sample[BENCH_MAX_ROUNDS];
+  double efficiency[BENCH_MAX_ROUNDS];  ///< Against the same round's peak
 } bench_case;
 
-typedef struct {
-  double seconds;        ///< Audio per round
-  int n_rounds;
-  int block;
-  carry_kernels kernels;
-  bool is_json;
-  const char *files[MAX_MODELS];
-  int n_files;
-  double ratios[MAX_RATIOS];  ///< Corrected streams' rate ratios
-  int n_ratios;
-} bench_options;
-
+/**
+  The reference figures of issue 8, in ns per sample of one stream at
+  48 kHz, measured on AMD EPYC machines with AVX2 and FMA (no AVX-512):
+  "best exact" is the fastest of RTNeural (compile-time, xsimd and Eigen
+  backends) and the NAM core with exact tanh; "fast" is the NAM core with
+  its fast tanh (none for a GRU).  The goals: exact at least 1x best exact
+  (1.5x for LSTM-32, LSTM-40 and LSTM-32x2, 1.25x for LSTM-64); fast at
+  least 1.5x NAM's fast for every LSTM.
+*/
 static const struct {
   carry_layer_type type;
   int n_units;
   int n_stacked;
+  bench_target exact;
+  bench_target fast;
 } standard_set[] = {
-  {CARRY_LAYER_LSTM, 8, 1},  {CARRY_LAYER_LSTM, 16, 1},
-  {CARRY_LAYER_LSTM, 20, 1}, {CARRY_LAYER_LSTM, 32, 1},
-  {CARRY_LAYER_LSTM, 40, 1}, {CARRY_LAYER_LSTM, 64, 1},
-  {CARRY_LAYER_LSTM, 16, 2}, {CARRY_LAYER_LSTM, 32, 2},
-  {CARRY_LAYER_GRU, 16, 1},  {CARRY_LAYER_GRU, 32, 1},
+  {CARRY_LAYER_LSTM, 8, 1, {65, 1.0}, {94, 1.5}},
+  {CARRY_LAYER_LSTM, 16, 1, {112, 1.0}, {135, 1.5}},
+  {CARRY_LAYER_LSTM, 20, 1, {196, 1.0}, {177, 1.5}},
+  {CARRY_LAYER_LSTM, 32, 1, {252, 1.5}, {240, 1.5}},
+  {CARRY_LAYER_LSTM, 40, 1, {377, 1.5}, {363, 1.5}},
+  {CARRY_LAYER_LSTM, 64, 1, {985, 1.25}, {1142, 1.5}},
+  {CARRY_LAYER_LSTM, 16, 2, {253, 1.0}, {265, 1.5}},
+  {CARRY_LAYER_LSTM, 32, 2, {803, 1.5}, {899, 1.5}},
+  {CARRY_LAYER_GRU, 16, 1, {85, 1.0}, {0, 0}},
+  {CARRY_LAYER_GRU, 32, 1, {203, 1.0}, {0, 0}},
 };
 
 /* ------------------------------------------------------------------------ */
@@ -82,10 +101,9 @@ static void fill(float *values, size_t n, float scale, uint64_t *state)
   }
 }
 
-/** 1 input, `n_stacked` recurrent layers, dense(1), weights in PyTorch's
-    default range 1/sqrt(H). */
-static carry_model *random_model(carry_layer_type type, int n_units,
-                                 int n_stacked, carry_error *err)
+/** Weights in PyTorch's default range 1/sqrt(H). */
+carry_model *bench_random_model(carry_layer_type type, int n_units,
+                                int n_stacked, carry_error *err)
 {
   carry_model_spec spec;
   carry_model_spec_init(&spec);
@@ -95,7 +113,7 @@ static carry_model *random_model(carry_layer_type type, int n_units,
   spec.layers[n_stacked] =
     (carry_layer_spec){.type = CARRY_LAYER_DENSE, .n_units = 1};
   spec.n_layers = n_stacked + 1;
-  spec.sample_rate = RATE;
+  spec.sample_rate = BENCH_RATE;
   carry_model *model = carry_model_create(&spec, err);
   uint64_t state = 12345;
   for (int l = 0; model && l < spec.n_layers; ++l) {
@@ -121,43 +139,80 @@ static const char *type_name(carry_layer_type type)
 
 #define N_STANDARD ((int)(sizeof(standard_set) / sizeof(standard_set[0])))
 
-static int add_standard_cases(bench_case *cases)
+/** The first quality in `qualities` from `from` on, or -1. */
+static int next_quality(unsigned qualities, int from)
 {
-  const int n = N_STANDARD;
-  for (int k = 0; k < n; ++k) {
+  for (int q = from; q <= CARRY_QUALITY_FAST; ++q) {
+    if (qualities & (1u << q)) {
+      return q;
+    }
+  }
+  return -1;
+}
+
+/** One case per quality asked for, after `cases[0]`, which holds the
+    model; `targets` (NULL for a file) gives each quality's reference.
+    Returns the number of cases made. */
+static int add_qualities(const bench_options *opt, bench_case *cases,
+                         const bench_target *targets)
+{
+  int n = 0;
+  for (int q = next_quality(opt->qualities, 0); q >= 0;
+       q = next_quality(opt->qualities, q + 1), ++n) {
+    if (n) {
+      cases[n].model = cases[0].model;
+      memcpy(cases[n].label, cases[0].label, sizeof(cases[n].label));
+    }
+    cases[n].quality = (carry_quality)q;
+    cases[n].target = targets ? targets[q] : (bench_target){0, 0};
+  }
+  return n;
+}
+
+static int add_standard_cases(const bench_options *opt, bench_case *cases)
+{
+  int n = 0;
+  for (int k = 0; k < N_STANDARD; ++k) {
     carry_error err;
-    cases[k].model = random_model(standard_set[k].type,
-                                  standard_set[k].n_units,
-                                  standard_set[k].n_stacked, &err);
-    if (!cases[k].model) {
+    bench_case *first = &cases[n];
+    first->model = bench_random_model(standard_set[k].type,
+                                      standard_set[k].n_units,
+                                      standard_set[k].n_stacked, &err);
+    if (!first->model) {
       cli_error(CLI_EXIT_FAILED, "%s", err.message);
       return -1;
     }
-    snprintf(cases[k].label, sizeof(cases[k].label), "%s-%d%s",
+    snprintf(first->label, sizeof(first->label), "%s-%d%s",
              type_name(standard_set[k].type), standard_set[k].n_units,
              standard_set[k].n_stacked > 1 ? "x2" : "");
-    cases[k].owns_model = true;
+    first->owns_model = true;
+    const bench_target targets[] = {standard_set[k].exact,
+                                    standard_set[k].fast};
+    n += add_qualities(opt, first, targets);
   }
   return n;
 }
 
 static int add_file_cases(const bench_options *opt, bench_case *cases)
 {
+  int n = 0;
   for (int k = 0; k < opt->n_files; ++k) {
     carry_error err;
-    if (!(cases[k].model = carry_model_load(opt->files[k], &err))) {
+    bench_case *first = &cases[n];
+    if (!(first->model = carry_model_load(opt->files[k], &err))) {
       cli_error(CLI_EXIT_MODEL, "%s", err.message);
       return -1;
     }
     const char *base = strrchr(opt->files[k], '/');
-    snprintf(cases[k].label, sizeof(cases[k].label), "%s",
+    snprintf(first->label, sizeof(first->label), "%s",
              base ? base + 1 : opt->files[k]);
-    cases[k].owns_model = true;
+    first->owns_model = true;
+    n += add_qualities(opt, first, NULL);
   }
-  return opt->n_files;
+  return n;
 }
 
-/** After the `n` plain cases, one per model and rate ratio (the caller
+/** After the `n` plain cases, one per case and rate ratio (the caller
     checks that they fit); returns the number of cases in all. */
 static int add_ratio_cases(const bench_options *opt, bench_case *cases, int n)
 {
@@ -167,6 +222,7 @@ static int add_ratio_cases(const bench_options *opt, bench_case *cases, int n)
     for (int r = 0; r < opt->n_ratios; ++r, ++total) {
       cases[total].model = cases[k].model;
       cases[total].ratio = opt->ratios[r];
+      cases[total].quality = cases[k].quality;
       snprintf(cases[total].label, sizeof(cases[total].label), "%.40s R=%g",
                cases[k].label, opt->ratios[r]);
     }
@@ -177,7 +233,7 @@ static int add_ratio_cases(const bench_options *opt, bench_case *cases, int n)
 /* ------------------------------------------------------------------------ */
 /* Timing */
 
-static double now_ns(void)
+double bench_now_ns(void)
 {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -188,12 +244,12 @@ static double now_ns(void)
 static double time_round(carry_stream *stream, const float *in, float *out,
                          size_t n, int block)
 {
-  const double start = now_ns();
+  const double start = bench_now_ns();
   for (size_t t = 0; t < n; t += (size_t)block) {
     const size_t count = n - t < (size_t)block ? n - t : (size_t)block;
     carry_stream_process(stream, in + t, NULL, out + t, (uint32_t)count);
   }
-  return (now_ns() - start) / (double)n;
+  return (bench_now_ns() - start) / (double)n;
 }
 
 static int compare_doubles(const void *a, const void *b)
@@ -202,20 +258,19 @@ static int compare_doubles(const void *a, const void *b)
   return (x > y) - (x < y);
 }
 
-static double median(const double *values, int n)
+double bench_median(const double *values, int n)
 {
-  double sorted[MAX_ROUNDS];
+  double sorted[BENCH_MAX_ROUNDS];
   memcpy(sorted, values, sizeof(double) * (size_t)n);
   qsort(sorted, (size_t)n, sizeof(double), compare_doubles);
   return n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
 }
 
-/** A guitar-like level: a decaying tone with a little noise. */
-static void make_input(float *in, size_t n)
+void bench_make_input(float *in, size_t n)
 {
   uint64_t state = 99;
   for (size_t t = 0; t < n; ++t) {
-    const double s = (double)t / RATE;
+    const double s = (double)t / BENCH_RATE;
     in[t] = (float)(0.5 * sin(2.0 * M_PI * 196.0 * s) * exp(-2.0 * fmod(s, 1.0)) +
                     0.01 * next_weight(&state));
   }
@@ -232,12 +287,14 @@ static double peak_rate(carry_kernels kernels, double seconds)
   return carry_peak_macs_per_ns_portable(seconds);
 }
 
-/** Returns the median peak rate over the rounds. */
+/** Returns the median peak rate over the rounds.  Within a round the
+    cases run in turn (a model's exact and fast streams one after the
+    other), so that drift over seconds falls on all alike. */
 static double run_rounds(const bench_options *opt, bench_case *cases,
                          int n_cases, const float *in, float *out, size_t n)
 {
   const carry_kernels kernels = carry_stream_kernels(cases[0].stream);
-  double peaks[MAX_ROUNDS];
+  double peaks[BENCH_MAX_ROUNDS];
   peak_rate(kernels, 0.1); // wake the clocks
   for (int k = 0; k < n_cases; ++k) { // warm caches
     time_round(cases[k].stream, in, out, n / 10, opt->block);
@@ -252,11 +309,37 @@ static double run_rounds(const bench_options *opt, bench_case *cases,
       cases[k].efficiency[r] = macs / (cases[k].ns_per_sample[r] * peaks[r]);
     }
   }
-  return median(peaks, opt->n_rounds);
+  return bench_median(peaks, opt->n_rounds);
 }
 
 /* ------------------------------------------------------------------------ */
 /* Report */
+
+static bool has_target(const bench_case *c)
+{
+  return c->target.ns > 0.0;
+}
+
+/** The reference's time over ours: above 1 is faster than the reference. */
+static double speedup(const bench_case *c, double ns)
+{
+  return c->target.ns / ns;
+}
+
+static bool meets_goal(const bench_case *c, double ns)
+{
+  return speedup(c, ns) >= c->target.goal;
+}
+
+static void print_goal_cells(const bench_case *c, double ns)
+{
+  if (!has_target(c)) {
+    printf(" %9s %8s %6s\n", "-", "-", "-");
+    return;
+  }
+  printf(" %9.0f %7.2fx %5.2fx %s\n", c->target.ns, speedup(c, ns),
+         c->target.goal, meets_goal(c, ns) ? "met" : "MISSED");
+}
 
 static void print_table(const bench_options *opt, const bench_case *cases,
                         int n_cases, carry_kernels kernels, double peak)
@@ -265,16 +348,59 @@ static void print_table(const bench_options *opt, const bench_case *cases,
          "%d rounds\n",
          carry_kernels_name(kernels), opt->block, opt->seconds, opt->n_rounds);
   printf("peak: %.1f multiply-adds per ns (8-lane vectors, median of the "
-         "rounds' own measurements)\n\n", peak);
-  printf("%-20s %12s %11s %12s %11s\n", "model", "MACs/sample", "ns/sample",
-         "x real time", "efficiency");
-  for (int k = 0; k < n_cases; ++k) {
-    const double ns = median(cases[k].ns_per_sample, opt->n_rounds);
-    const double macs = (double)carry_model_macs(cases[k].model);
-    printf("%-20s %12.0f %11.1f %12.0f %10.1f%%\n", cases[k].label, macs, ns,
-           1e9 / RATE / ns,
-           100.0 * median(cases[k].efficiency, opt->n_rounds));
+         "rounds' own measurements)\n", peak);
+  if (has_target(&cases[0])) {
+    printf("reference: issue 8's figures from AMD EPYC (AVX2, FMA); exact "
+           "against the best exact\nof RTNeural and NAM, fast against "
+           "NAM's fast tanh; speed-up = reference / ours\n");
   }
+  printf("\n");
+  printf("%-18s %-5s %11s %9s %11s %10s %9s %8s %6s\n", "model", "qual.",
+         "MACs/sample", "ns/sample", "x real time", "efficiency", "reference",
+         "speed-up", "goal");
+  int n_goals = 0, n_met = 0;
+  for (int k = 0; k < n_cases; ++k) {
+    const bench_case *c = &cases[k];
+    const double ns = bench_median(c->ns_per_sample, opt->n_rounds);
+    const double macs = (double)carry_model_macs(c->model);
+    printf("%-18s %-5s %11.0f %9.1f %11.0f %9.1f%%", c->label,
+           carry_quality_name(c->quality), macs, ns, 1e9 / BENCH_RATE / ns,
+           100.0 * bench_median(c->efficiency, opt->n_rounds));
+    print_goal_cells(c, ns);
+    n_goals += has_target(c);
+    n_met += has_target(c) && meets_goal(c, ns);
+  }
+  if (n_goals) {
+    printf("\ngoals met: %d of %d\n", n_met, n_goals);
+  }
+}
+
+static void print_json_target(const bench_case *c, double ns)
+{
+  if (!has_target(c)) {
+    printf(", \"reference_ns_per_sample\": null, \"speedup\": null, "
+           "\"goal\": null, \"goal_met\": null");
+    return;
+  }
+  printf(", \"reference_ns_per_sample\": %.0f, \"speedup\": %.3f, "
+         "\"goal\": %.2f, \"goal_met\": %s",
+         c->target.ns, speedup(c, ns), c->target.goal,
+         meets_goal(c, ns) ? "true" : "false");
+}
+
+void bench_print_json_string(const char *text)
+{
+  putchar('"');
+  for (const unsigned char *c = (const unsigned char *)text; *c; ++c) {
+    if (*c == '"' || *c == '\\') {
+      printf("\\%c", *c);
+    } else if (*c < 0x20) {
+      printf("\\u%04x", *c);
+    } else {
+      putchar(*c);
+    }
+  }
+  putchar('"');
 }
 
 static void print_json(const bench_options *opt, const bench_case *cases,
@@ -285,13 +411,19 @@ static void print_json(const bench_options *opt, const bench_case *cases,
          carry_kernels_name(kernels), opt->block, opt->seconds, opt->n_rounds,
          peak);
   for (int k = 0; k < n_cases; ++k) {
-    const double ns = median(cases[k].ns_per_sample, opt->n_rounds);
-    const double macs = (double)carry_model_macs(cases[k].model);
-    printf("%s\n  {\"model\": \"%s\", \"macs_per_sample\": %.0f, "
-           "\"ns_per_sample\": %.2f, \"real_time_factor\": %.1f, "
-           "\"efficiency\": %.4f}",
-           k ? "," : "", cases[k].label, macs, ns, 1e9 / RATE / ns,
-           median(cases[k].efficiency, opt->n_rounds));
+    const bench_case *c = &cases[k];
+    const double ns = bench_median(c->ns_per_sample, opt->n_rounds);
+    const double macs = (double)carry_model_macs(c->model);
+    printf("%s\n  {\"model\": ", k ? "," : "");
+    bench_print_json_string(c->label);
+    printf(", \"quality\": \"%s\", "
+           "\"macs_per_sample\": %.0f, \"ns_per_sample\": %.2f, "
+           "\"real_time_factor\": %.1f, \"efficiency\": %.4f",
+           carry_quality_name(c->quality), macs, ns,
+           1e9 / BENCH_RATE / ns,
+           bench_median(c->efficiency, opt->n_rounds));
+    print_json_target(c, ns);
+    printf("}");
   }
   printf("\n]}\n");
 }
@@ -306,15 +438,22 @@ static void print_help(void)
     "Time one stream per model: the median ns per sample over several\n"
     "rounds, the real-time factor at 48 kHz, and the efficiency (the\n"
     "model's multiply-adds per sample over this machine's peak rate).\n"
-    "Without --model, a standard set of random models is timed.\n\n"
+    "Without --model, a standard set of random models is timed, each beside\n"
+    "a reference figure from issue 8 and the speed-up that is its goal.\n\n"
     "  -m, --model FILE     time this model file (repeatable)\n"
     "  -s, --seconds S      audio per round, in seconds (default 10)\n"
     "  -r, --rounds N       rounds; each model reports its median (default 5)\n"
     "  -b, --block N        samples per process call (default 128)\n"
     "  -k, --kernels NAME   auto, avx2, portable or reference (default auto)\n"
+    "  -q, --quality Q      exact, fast or both (default both, timed in the\n"
+    "                       same rounds)\n"
     "  -R, --rate-ratio R   also time each model as a sample-rate-corrected\n"
     "                       stream at R times its rate, 1 to 16 (repeatable,\n"
     "                       up to 4 ratios; linear interpolation, the default)\n"
+    "  -p, --plugin         time the LV2 plugins' run() (mono and stereo,\n"
+    "                       found on LV2_PATH) against bare streams of the\n"
+    "                       same model: the first --model, or the standard\n"
+    "                       LSTM-32; prints the plugin's overhead in percent\n"
     "      --json           print JSON instead of a table\n"
     "  -h, --help           show this help\n");
 }
@@ -330,6 +469,15 @@ static bool parse_kernels(const char *name, carry_kernels *kernels)
   return false;
 }
 
+static bool parse_quality(const char *name, unsigned *qualities)
+{
+  *qualities = !strcmp(name, "exact") ? BENCH_EXACT
+               : !strcmp(name, "fast") ? BENCH_FAST
+               : !strcmp(name, "both") ? BENCH_EXACT | BENCH_FAST
+                                       : 0u;
+  return *qualities != 0;
+}
+
 /** Returns -1 to go on, else an exit code. */
 static int parse_option(int c, const char *arg, bench_options *opt)
 {
@@ -337,8 +485,8 @@ static int parse_option(int c, const char *arg, bench_options *opt)
   double seconds = 0.0;
   switch (c) {
   case 'm':
-    if (opt->n_files == MAX_MODELS) {
-      return cli_usage_error("at most %d models at a time", MAX_MODELS);
+    if (opt->n_files == BENCH_MAX_FILES) {
+      return cli_usage_error("at most %d models at a time", BENCH_MAX_FILES);
     }
     opt->files[opt->n_files++] = arg;
     return -1;
@@ -349,9 +497,9 @@ static int parse_option(int c, const char *arg, bench_options *opt)
     opt->seconds = seconds;
     return -1;
   case 'r':
-    if (!cli_parse_long(arg, 1, MAX_ROUNDS, &value)) {
-      return cli_usage_error("--rounds must be 1 to %d, not '%s'", MAX_ROUNDS,
-                             arg);
+    if (!cli_parse_long(arg, 1, BENCH_MAX_ROUNDS, &value)) {
+      return cli_usage_error("--rounds must be 1 to %d, not '%s'",
+                             BENCH_MAX_ROUNDS, arg);
     }
     opt->n_rounds = (int)value;
     return -1;
@@ -367,9 +515,14 @@ static int parse_option(int c, const char *arg, bench_options *opt)
                              "reference)", arg);
     }
     return -1;
+  case 'q':
+    if (!parse_quality(arg, &opt->qualities)) {
+      return cli_usage_error("unknown quality '%s' (exact, fast, both)", arg);
+    }
+    return -1;
   case 'R':
-    if (opt->n_ratios == MAX_RATIOS) {
-      return cli_usage_error("at most %d rate ratios", MAX_RATIOS);
+    if (opt->n_ratios == BENCH_MAX_RATIOS) {
+      return cli_usage_error("at most %d rate ratios", BENCH_MAX_RATIOS);
     }
     if (!cli_parse_double(arg, &seconds) || !(seconds >= 1.0) ||
         seconds > CARRY_MAX_RATE_RATIO) {
@@ -378,6 +531,7 @@ static int parse_option(int c, const char *arg, bench_options *opt)
     }
     opt->ratios[opt->n_ratios++] = seconds;
     return -1;
+  case 'p': opt->is_plugin = true; return -1;
   case 'j': opt->is_json = true; return -1;
   case 'h': print_help(); return CLI_EXIT_OK;
   default: return cli_bad_option();
@@ -392,15 +546,19 @@ static int parse_args(int argc, char **argv, bench_options *opt)
     {"rounds", required_argument, NULL, 'r'},
     {"block", required_argument, NULL, 'b'},
     {"kernels", required_argument, NULL, 'k'},
+    {"quality", required_argument, NULL, 'q'},
     {"rate-ratio", required_argument, NULL, 'R'},
+    {"plugin", no_argument, NULL, 'p'},
     {"json", no_argument, NULL, 'j'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
   };
-  *opt = (bench_options){.seconds = 10.0, .n_rounds = 5, .block = 128};
+  *opt = (bench_options){.seconds = 10.0, .n_rounds = 5, .block = 128,
+                         .qualities = BENCH_EXACT | BENCH_FAST};
   cli_getopt_reset();
   int c = 0;
-  while ((c = getopt_long(argc, argv, "m:s:r:b:k:R:h", options, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "m:s:r:b:k:q:R:ph", options, NULL)) !=
+         -1) {
     const int code = parse_option(c, optarg, opt);
     if (code >= 0) {
       return code;
@@ -412,6 +570,12 @@ static int parse_args(int argc, char **argv, bench_options *opt)
   if (!carry_kernels_available(opt->kernels)) {
     return cli_error(CLI_EXIT_USAGE, "this CPU cannot run the %s kernels",
                      carry_kernels_name(opt->kernels));
+  }
+  if (opt->is_plugin && opt->n_ratios) {
+    return cli_usage_error("--plugin and --rate-ratio do not go together");
+  }
+  if (opt->is_plugin && opt->n_files > 1) {
+    return cli_usage_error("--plugin times one model at a time");
   }
   return -1;
 }
@@ -433,19 +597,20 @@ static int create_streams(const bench_options *opt, bench_case *cases,
     if (!cases[k].stream) {
       return cli_error(CLI_EXIT_FAILED, "%s", err.message);
     }
+    carry_stream_set_quality(cases[k].stream, cases[k].quality);
   }
   return CLI_EXIT_OK;
 }
 
 static int bench(const bench_options *opt, bench_case *cases, int n_cases)
 {
-  const size_t n = (size_t)(opt->seconds * RATE);
+  const size_t n = (size_t)(opt->seconds * BENCH_RATE);
   float *in = malloc(n * sizeof(float)), *out = malloc(n * sizeof(float));
   int code = in && out ? create_streams(opt, cases, n_cases)
                        : cli_error(CLI_EXIT_FAILED, "out of memory");
   if (code == CLI_EXIT_OK) {
     const carry_kernels kernels = carry_stream_kernels(cases[0].stream);
-    make_input(in, n);
+    bench_make_input(in, n);
     const double peak = run_rounds(opt, cases, n_cases, in, out, n);
     (opt->is_json ? print_json : print_table)(opt, cases, n_cases, kernels,
                                               peak);
@@ -455,6 +620,11 @@ static int bench(const bench_options *opt, bench_case *cases, int n_cases)
   return code;
 }
 
+static int count_bits(unsigned bits)
+{
+  return __builtin_popcount(bits);
+}
+
 int carry_bench(int argc, char **argv)
 {
   bench_options opt;
@@ -462,23 +632,29 @@ int carry_bench(int argc, char **argv)
   if (code >= 0) {
     return code;
   }
-  bench_case cases[MAX_MODELS];
-  memset(cases, 0, sizeof(cases));
+  if (opt.is_plugin) {
+    return bench_plugin(&opt);
+  }
   const int n_models = opt.n_files ? opt.n_files : N_STANDARD;
-  if (n_models * (1 + opt.n_ratios) > MAX_MODELS) {
-    return cli_usage_error("at most %d models times (1 + rate ratios) at a "
-                           "time", MAX_MODELS);
+  if (n_models * count_bits(opt.qualities) * (1 + opt.n_ratios) > MAX_CASES) {
+    return cli_usage_error("at most %d models times qualities times (1 + "
+                           "rate ratios) at a time", MAX_CASES);
+  }
+  bench_case *cases = calloc(MAX_CASES, sizeof(bench_case));
+  if (!cases) {
+    return cli_error(CLI_EXIT_FAILED, "out of memory");
   }
   const int n_cases = opt.n_files ? add_file_cases(&opt, cases)
-                                  : add_standard_cases(cases);
+                                  : add_standard_cases(&opt, cases);
   code = n_cases < 0 ? (opt.n_files ? CLI_EXIT_MODEL : CLI_EXIT_FAILED)
                      : bench(&opt, cases, add_ratio_cases(&opt, cases,
                                                           n_cases));
-  for (int k = 0; k < MAX_MODELS; ++k) {
+  for (int k = 0; k < MAX_CASES; ++k) {
     carry_stream_free(cases[k].stream);
     if (cases[k].owns_model) {
       carry_model_free(cases[k].model);
     }
   }
+  free(cases);
   return code;
 }

@@ -2,12 +2,14 @@
   carry model info: what a model file holds and what it costs to run:
   format, layers, knobs, gains, sample rate, loudness, the metadata people
   look for (author, gear, calibration), multiply-adds, and the share of one
-  core that running it in real time at 48 kHz takes on this machine.
+  core that running it in real time at 48 kHz takes on this machine, and
+  the memory one plugin instance of it costs (plugin/memory.h).
 */
 
 #include "carry.h"
 #include "cli.h"
 #include "guitar.h"
+#include "memory.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -24,10 +26,13 @@
 #define CPU_ROUND_NS 0.4e9     ///< Wall time per round, at most
 #define CPU_CALIBRATION 1024   ///< Samples timed to size the rounds
 #define TEXT_SIZE 512
+#define DEFAULT_MAX_BLOCK 4096  ///< The host's longest block, for memory
 
 typedef struct info_args {
   const char *path;
   bool is_json;
+  uint32_t max_block;  ///< The host's, for the memory figures
+  int n_channels;      ///< Of the plugin, for the memory figures
 } info_args;
 
 /** What the file's metadata says about where the model came from. */
@@ -55,6 +60,9 @@ typedef struct model_report {
   model_highlights highlights;
   bool has_stored_state;
   cpu_share cpu;
+  uint32_t max_block;
+  int n_channels;
+  carry_plugin_memory memory;
 } model_report;
 
 /* ------------------------------------------------------------------------ */
@@ -63,7 +71,7 @@ typedef struct model_report {
 static void print_help(void)
 {
   printf(
-    "Usage: carry model info [--json] FILE\n"
+    "Usage: carry model info [--json] [--max-block N] [--channels C] FILE\n"
     "\n"
     "Describes the model in FILE (any format Carry reads): its format,\n"
     "layers, inputs and knobs, skip connection, gains, sample rate,\n"
@@ -72,13 +80,21 @@ static void print_help(void)
     "and calibration levels from its metadata, its initial state, the\n"
     "multiply-adds per sample and weights, and the share of one core it\n"
     "takes in real time at 48 kHz on this machine (one stream, blocks of\n"
-    "%d, median of %d rounds of up to %g s of guitar-like audio).\n"
+    "%d, median of %d rounds of up to %g s of guitar-like audio), and\n"
+    "what one instance of the LV2 plugin running it costs in memory:\n"
+    "weights, stream state and scratch, the plugin's own buffers, in all,\n"
+    "and while a new model fades in over it (host at the model's rate).\n"
     "\n"
-    "  -j, --json   prints one JSON object (keys in carry(1))\n"
-    "  -h, --help   shows this help\n"
+    "  -j, --json          prints one JSON object (keys in carry(1))\n"
+    "  -b, --max-block N   the host's longest block, 1 to 65536 (default\n"
+    "                      %d; Carry works in chunks, so the memory is the\n"
+    "                      same at any)\n"
+    "  -c, --channels C    1 (mono plugin, the default) or 2 (stereo)\n"
+    "  -h, --help          shows this help\n"
     "\n"
     "Exit status: 0 success, 1 failed, 2 usage error, 3 model error.\n",
-    (double)CARRY_NORMALIZED_LOUDNESS_DB, CPU_BLOCK, CPU_ROUNDS, CPU_SECONDS);
+    (double)CARRY_NORMALIZED_LOUDNESS_DB, CPU_BLOCK, CPU_ROUNDS, CPU_SECONDS,
+    DEFAULT_MAX_BLOCK);
 }
 
 /** Returns -1 to go on, else the exit code. */
@@ -86,14 +102,30 @@ static int parse_args(int argc, char **argv, info_args *args)
 {
   static const struct option options[] = {
     {"json", no_argument, NULL, 'j'},
+    {"max-block", required_argument, NULL, 'b'},
+    {"channels", required_argument, NULL, 'c'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
   };
-  *args = (info_args){NULL, false};
+  *args = (info_args){NULL, false, DEFAULT_MAX_BLOCK, 1};
   int option;
-  while ((option = getopt_long(argc, argv, "jh", options, NULL)) != -1) {
+  long value = 0;
+  while ((option = getopt_long(argc, argv, "jb:c:h", options, NULL)) != -1) {
     switch (option) {
     case 'j': args->is_json = true; break;
+    case 'b':
+      if (!cli_parse_long(optarg, 1, 65536, &value)) {
+        return cli_usage_error("--max-block must be 1 to 65536, not '%s'",
+                               optarg);
+      }
+      args->max_block = (uint32_t)value;
+      break;
+    case 'c':
+      if (!cli_parse_long(optarg, 1, 2, &value)) {
+        return cli_usage_error("--channels must be 1 or 2, not '%s'", optarg);
+      }
+      args->n_channels = (int)value;
+      break;
     case 'h': print_help(); return CLI_EXIT_OK;
     default: return cli_bad_option();
     }
@@ -421,6 +453,32 @@ static void print_highlights(const model_highlights *h)
   }
 }
 
+static void print_bytes(const char *label, size_t bytes, const char *note)
+{
+  printf("  %-13s %9zu bytes %8.1f KiB  %s\n", label, bytes,
+         (double)bytes / 1024.0, note);
+}
+
+static void print_memory(const model_report *r)
+{
+  const carry_plugin_memory *m = &r->memory;
+  printf("%-15s one %s plugin instance, host blocks up to %u samples "
+         "(the same at any)\n", "memory:", r->n_channels == 1 ? "mono"
+                                                               : "stereo",
+         (unsigned)r->max_block);
+  print_bytes("weights", m->weights, "the model, once per instance");
+  print_bytes("state", m->state, "h and c, and their reset copy, every channel");
+  char note[80];
+  snprintf(note, sizeof(note), "stream buffers for chunks of %d samples, "
+           "every channel", CARRY_CHUNK_SIZE);
+  print_bytes("scratch", m->scratch, note);
+  print_bytes("plugin", m->instance + m->engine, "dry delay lines, a grid "
+                                                 "cell's scratch, paths");
+  print_bytes("total", m->total, "one model loaded");
+  print_bytes("changing", m->total_changing, "while a new model fades in "
+                                             "over it (two engines)");
+}
+
 static void print_text(const model_report *r)
 {
   const carry_model_spec *spec = carry_model_get_spec(r->model);
@@ -440,6 +498,7 @@ static void print_text(const model_report *r)
          "%s kernels, median of %d rounds)\n", "CPU:", r->cpu.percent,
          r->cpu.ns_per_sample, carry_kernels_name(r->cpu.kernels),
          r->cpu.n_rounds);
+  print_memory(r);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -582,6 +641,21 @@ static void add_costs(json_t *o, const model_report *r)
   json_object_set_new(o, "cpu_rounds", json_integer(r->cpu.n_rounds));
   json_object_set_new(o, "cpu_seconds_per_round",
                       json_rounded(r->cpu.seconds_per_round, 4));
+  const carry_plugin_memory *m = &r->memory;
+  json_t *memory = json_object();
+  json_object_set_new(memory, "max_block", json_integer(r->max_block));
+  json_object_set_new(memory, "channels", json_integer(r->n_channels));
+  json_object_set_new(memory, "weights", json_integer((json_int_t)m->weights));
+  json_object_set_new(memory, "state", json_integer((json_int_t)m->state));
+  json_object_set_new(memory, "scratch", json_integer((json_int_t)m->scratch));
+  json_object_set_new(memory, "plugin_instance",
+                      json_integer((json_int_t)m->instance));
+  json_object_set_new(memory, "plugin_engine",
+                      json_integer((json_int_t)m->engine));
+  json_object_set_new(memory, "total", json_integer((json_int_t)m->total));
+  json_object_set_new(memory, "total_changing",
+                      json_integer((json_int_t)m->total_changing));
+  json_object_set_new(o, "memory", memory);
 }
 
 static int print_json(const model_report *r)
@@ -614,6 +688,7 @@ static int gather(carry_model *model, model_report *report)
   report->model = model;
   read_highlights(model, &report->highlights);
   report->has_stored_state = has_stored_state(model);
+  report->memory = carry_plugin_memory_of(model, report->n_channels);
   return measure_cpu(model, &report->cpu);
 }
 
@@ -628,6 +703,8 @@ int carry_model_info_command(int argc, char **argv)
   model_report report;
   memset(&report, 0, sizeof(report));
   report.path = args.path;
+  report.max_block = args.max_block;
+  report.n_channels = args.n_channels;
   status = cli_load_model(args.path, &model);
   if (status == CLI_EXIT_OK) {
     status = gather(model, &report);
