@@ -251,11 +251,19 @@ void carry_engine_knobs(const carry_engine *engine, const float *knob_ports,
   }
 }
 
-void carry_engine_process(carry_engine *engine, int channel, const float *in,
-                          const float *knobs, float *out, uint32_t n)
+void carry_engine_process(carry_engine *engine,
+                          const float in[][CARRY_GRID], const float *knobs,
+                          float out[][CARRY_GRID], uint32_t n)
 {
-  carry_rate_stream_process(engine->streams[channel], in,
-                       engine->n_knobs ? knobs : NULL, out, n);
+  const float *k = engine->n_knobs ? knobs : NULL;
+  if (engine->n_channels == 2) {
+    carry_rate_stream_process_pair(engine->streams[0], engine->streams[1],
+                                   in[0], in[1], k, out[0], out[1], n);
+    return;
+  }
+  for (int c = 0; c < engine->n_channels; ++c) {
+    carry_rate_stream_process(engine->streams[c], in[c], k, out[c], n);
+  }
 }
 
 void carry_engine_reset(carry_engine *engine)

@@ -21,6 +21,11 @@
 #define CARRY_PATH_SIZE 2048    ///< Bytes of a model path, with its NUL
 #define CARRY_STATUS_SIZE 768   ///< Bytes of a status line, with its NUL
 
+/** Samples between parameter updates of the streams: run() cuts audio on
+    a fixed grid of this many samples counted from activate(), so that the
+    output does not depend on the host's block sizes. */
+#define CARRY_GRID 32
+
 /** The most latency an engine may add, in host samples: the plugin's dry
     delay lines hold this much (resampling adds far less, see carry_rate.h). */
 #define CARRY_MAX_LATENCY 4096
@@ -72,9 +77,11 @@ void carry_engine_free(carry_engine *engine);
 void carry_engine_knobs(const carry_engine *engine, const float *knob_ports,
                         float *knobs);
 
-/** Runs `n` samples of channel `channel`.  Thread: audio. */
-void carry_engine_process(carry_engine *engine, int channel, const float *in,
-                          const float *knobs, float *out, uint32_t n);
+/** Runs `n` samples of every channel, in[c] into out[c] (two channels in
+    step, each weight read once for both).  Thread: audio. */
+void carry_engine_process(carry_engine *engine,
+                          const float in[][CARRY_GRID], const float *knobs,
+                          float out[][CARRY_GRID], uint32_t n);
 
 /** Returns every stream to its settled state.  Thread: audio. */
 void carry_engine_reset(carry_engine *engine);

@@ -174,38 +174,46 @@ static void fill_ramps(carry_plugin *self, uint32_t n)
   }
 }
 
-/** Runs one engine over the cell's x into `out`, with its normalising
-    gain as far as the toggle has glided (exactly 1 when off). */
-static void run_engine(carry_plugin *self, carry_engine *engine, int c,
-                       float *out, uint32_t n)
+/** Runs one engine over every channel's x into `out`, with its
+    normalising gain as far as the toggle has glided (exactly 1 when
+    off). */
+static void run_engine(carry_plugin *self, carry_engine *engine,
+                       float out[][CARRY_GRID], uint32_t n)
 {
   float knobs[CARRY_MAX_KNOBS];
   carry_engine_knobs(engine, self->cell_knobs, knobs);
-  carry_engine_process(engine, c, self->x, knobs, out, n);
+  carry_engine_process(engine, (const float(*)[CARRY_GRID])self->x, knobs,
+                       out, n);
   const float gain = engine->normalize_gain - 1.0f;
-  for (uint32_t t = 0; t < n; ++t) {
-    const float amount = self->ramp_normalized[t];
-    out[t] = amount > 0.0f ? out[t] * (1.0f + amount * gain) : out[t];
+  for (int c = 0; c < self->n_channels; ++c) {
+    for (uint32_t t = 0; t < n; ++t) {
+      const float amount = self->ramp_normalized[t];
+      out[c][t] = amount > 0.0f ? out[c][t] * (1.0f + amount * gain)
+                                : out[c][t];
+    }
   }
 }
 
-/** The model's part of one channel: y = current(x) faded into
+/** The model's part of every channel: y = current(x) faded into
     incoming(x), or x where a model is missing. */
-static void render(carry_plugin *self, int c, uint32_t n)
+static void render(carry_plugin *self, uint32_t n)
 {
   if (self->current) {
-    run_engine(self, self->current, c, self->y, n);
+    run_engine(self, self->current, self->y, n);
   } else {
-    memcpy(self->y, self->x, n * sizeof(float));
+    memcpy(self->y, self->x, sizeof(self->y));
   }
   if (!self->incoming) {
     return;
   }
-  run_engine(self, self->incoming, c, self->z, n);
-  for (uint32_t t = 0; t < n; ++t) {
-    const float f = self->ramp_fade[t];
-    const float y = self->y[t];
-    self->y[t] = f >= 1.0f ? self->z[t] : y + f * (self->z[t] - y);
+  run_engine(self, self->incoming, self->z, n);
+  for (int c = 0; c < self->n_channels; ++c) {
+    float *y = self->y[c];
+    const float *z = self->z[c];
+    for (uint32_t t = 0; t < n; ++t) {
+      const float f = self->ramp_fade[t];
+      y[t] = f >= 1.0f ? z[t] : y[t] + f * (z[t] - y[t]);
+    }
   }
 }
 
@@ -244,22 +252,19 @@ static void delay_dry(carry_plugin *self, int c, uint32_t n)
   }
 }
 
-/** Channel c of a cell, from its copied input `dry[c]`. */
-static void process_channel(carry_plugin *self, int c, uint32_t offset,
-                            uint32_t n)
+/** Channel c of a cell, from its copied input `dry[c]` and the model's
+    output y[c]. */
+static void finish_channel(carry_plugin *self, int c, uint32_t offset,
+                           uint32_t n)
 {
-  const float *dry = self->dry[c];
-  for (uint32_t t = 0; t < n; ++t) {
-    self->x[t] = dry[t] * self->ramp_in[t];
-  }
-  render(self, c, n);
-  remember_dry(self, c, dry, n);
+  remember_dry(self, c, self->dry[c], n);
   delay_dry(self, c, n);
   const float *d = self->delayed;
+  const float *y = self->y[c];
   float *out = self->out[c] + offset;
   for (uint32_t t = 0; t < n; ++t) {
     const float w = self->ramp_mix[t];
-    const float wet = self->y[t] * self->ramp_out[t];
+    const float wet = y[t] * self->ramp_out[t];
     out[t] = w >= 1.0f ? wet : d[t] + w * (wet - d[t]);
   }
 }
@@ -287,9 +292,13 @@ static void process_cell(carry_plugin *self, uint32_t offset, uint32_t n)
   // another's input.
   for (int c = 0; c < self->n_channels; ++c) {
     memcpy(self->dry[c], self->in[c] + offset, n * sizeof(float));
+    for (uint32_t t = 0; t < n; ++t) {
+      self->x[c][t] = self->dry[c][t] * self->ramp_in[t];
+    }
   }
+  render(self, n);  // the channels in step: each weight read once for both
   for (int c = 0; c < self->n_channels; ++c) {
-    process_channel(self, c, offset, n);
+    finish_channel(self, c, offset, n);
   }
   self->clock += n;
   if (self->clock % CARRY_GRID == 0) {

@@ -67,11 +67,6 @@ static inline uint32_t carry_quality_port(int n_channels)
     grid cell. */
 #define CARRY_DRY_RING 8192
 
-/** Samples between parameter updates of the streams: run() cuts audio on
-    a fixed grid of this many samples counted from activate(), so that the
-    output does not depend on the host's block sizes. */
-#define CARRY_GRID 32
-
 /** Ramps that are constants in the steady state: input gain, output
     gain, mix (with bypass), normalisation, fade. */
 #define CARRY_STEADY_RAMPS 5
@@ -182,10 +177,10 @@ typedef struct carry_plugin {
 
   /* Scratch for one grid cell (audio thread) */
   float dry[CARRY_MAX_CHANNELS][CARRY_GRID];  ///< The inputs as they came
-  float x[CARRY_GRID];      ///< After the input gain
+  float x[CARRY_MAX_CHANNELS][CARRY_GRID];  ///< After the input gain
   float delayed[CARRY_GRID];  ///< The dry input, delayed as the output
-  float y[CARRY_GRID];      ///< The current model's output
-  float z[CARRY_GRID];      ///< The incoming model's output
+  float y[CARRY_MAX_CHANNELS][CARRY_GRID];  ///< The current model's output
+  float z[CARRY_MAX_CHANNELS][CARRY_GRID];  ///< The incoming model's
   float ramp_in[CARRY_GRID];
   float ramp_out[CARRY_GRID];
   float ramp_mix[CARRY_GRID];

@@ -94,6 +94,15 @@ void carry_rate_stream_free(carry_rate_stream *stream);
 void carry_rate_stream_process(carry_rate_stream *stream, const float *in,
                                const float *knobs, float *out, uint32_t n);
 
+/** Two channels of one model, as two carry_rate_stream_process() calls
+    give them bit for bit; without resampling, through
+    carry_stream_process_pair(), which reads each weight once for both.
+    Thread: audio. */
+void carry_rate_stream_process_pair(carry_rate_stream *a, carry_rate_stream *b,
+                                    const float *in_a, const float *in_b,
+                                    const float *knobs, float *out_a,
+                                    float *out_b, uint32_t n);
+
 /** Returns to the state of a fresh stream (or of the settled one after
     carry_rate_stream_settle()).  Thread: audio. */
 void carry_rate_stream_reset(carry_rate_stream *stream);

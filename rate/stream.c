@@ -363,6 +363,20 @@ static void process_chunk(carry_rate_stream *s, const float *in,
   pop_output(s, out, n);
 }
 
+void carry_rate_stream_process_pair(carry_rate_stream *a, carry_rate_stream *b,
+                                    const float *in_a, const float *in_b,
+                                    const float *knobs, float *out_a,
+                                    float *out_b, uint32_t n)
+{
+  if (a->mode == CARRY_RATE_RESAMPLE || b->mode == CARRY_RATE_RESAMPLE) {
+    carry_rate_stream_process(a, in_a, knobs, out_a, n);
+    carry_rate_stream_process(b, in_b, knobs, out_b, n);
+    return;
+  }
+  carry_stream_process_pair(a->core, b->core, in_a, in_b, knobs, out_a, out_b,
+                            n);
+}
+
 void carry_rate_stream_process(carry_rate_stream *stream, const float *in,
                                const float *knobs, float *out, uint32_t n)
 {

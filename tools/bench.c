@@ -51,7 +51,9 @@ typedef struct {
   carry_quality quality;
   bench_target target;  ///< Plain standard models only
   carry_stream *stream;
+  carry_stream *pair[2];  ///< --stereo: two more streams, run in step
   double ns_per_sample[BENCH_MAX_ROUNDS];
+  double stereo_ratio[BENCH_MAX_ROUNDS];  ///< A pair's time over one's
   double efficiency[BENCH_MAX_ROUNDS];  ///< Against the same round's peak
 } bench_case;
 
@@ -252,6 +254,22 @@ static double time_round(carry_stream *stream, const float *in, float *out,
   return (bench_now_ns() - start) / (double)n;
 }
 
+/** The same for a stereo pair in step (carry_stream_process_pair): ns per
+    sample of both channels. */
+static double time_pair_round(carry_stream *const *pair, const float *in,
+                              float *out, size_t n, int block)
+{
+  const double start = bench_now_ns();
+  for (size_t t = 0; t < n; t += (size_t)block) {
+    const size_t count = n - t < (size_t)block ? n - t : (size_t)block;
+    // the left channel's output is overwritten by the right's: only the
+    // time counts
+    carry_stream_process_pair(pair[0], pair[1], in + t, in + t, NULL,
+                              out + t, out + t, (uint32_t)count);
+  }
+  return (bench_now_ns() - start) / (double)n;
+}
+
 static int compare_doubles(const void *a, const void *b)
 {
   const double x = *(const double *)a, y = *(const double *)b;
@@ -307,6 +325,13 @@ static double run_rounds(const bench_options *opt, bench_case *cases,
       cases[k].ns_per_sample[r] =
         time_round(cases[k].stream, in, out, n, opt->block);
       cases[k].efficiency[r] = macs / (cases[k].ns_per_sample[r] * peaks[r]);
+      if (cases[k].pair[0]) {
+        carry_stream_reset(cases[k].pair[0]);
+        carry_stream_reset(cases[k].pair[1]);
+        cases[k].stereo_ratio[r] =
+          time_pair_round(cases[k].pair, in, out, n, opt->block) /
+          cases[k].ns_per_sample[r];
+      }
     }
   }
   return bench_median(peaks, opt->n_rounds);
@@ -334,10 +359,10 @@ static bool meets_goal(const bench_case *c, double ns)
 static void print_goal_cells(const bench_case *c, double ns)
 {
   if (!has_target(c)) {
-    printf(" %9s %8s %6s\n", "-", "-", "-");
+    printf(" %9s %8s %6s", "-", "-", "-");
     return;
   }
-  printf(" %9.0f %7.2fx %5.2fx %s\n", c->target.ns, speedup(c, ns),
+  printf(" %9.0f %7.2fx %5.2fx %s", c->target.ns, speedup(c, ns),
          c->target.goal, meets_goal(c, ns) ? "met" : "MISSED");
 }
 
@@ -367,6 +392,13 @@ static void print_table(const bench_options *opt, const bench_case *cases,
            carry_quality_name(c->quality), macs, ns, 1e9 / BENCH_RATE / ns,
            100.0 * bench_median(c->efficiency, opt->n_rounds));
     print_goal_cells(c, ns);
+    if (c->pair[0]) {
+      const double ratio = bench_median(c->stereo_ratio, opt->n_rounds);
+      printf("  stereo %.2fx %s", ratio, ratio <= 1.3 ? "met" : "MISSED");
+      n_goals += 1;
+      n_met += ratio <= 1.3;
+    }
+    printf("\n");
     n_goals += has_target(c);
     n_met += has_target(c) && meets_goal(c, ns);
   }
@@ -454,6 +486,10 @@ static void print_help(void)
     "                       found on LV2_PATH) against bare streams of the\n"
     "                       same model: the first --model, or the standard\n"
     "                       LSTM-32; prints the plugin's overhead in percent\n"
+    "      --stereo         also time two streams of each model in step\n"
+    "                       (carry_stream_process_pair, as the stereo\n"
+    "                       plugin runs them) and print their time over one\n"
+    "                       stream's: issue 8's goal is 1.3x at most\n"
     "      --json           print JSON instead of a table\n"
     "  -h, --help           show this help\n");
 }
@@ -532,6 +568,7 @@ static int parse_option(int c, const char *arg, bench_options *opt)
     opt->ratios[opt->n_ratios++] = seconds;
     return -1;
   case 'p': opt->is_plugin = true; return -1;
+  case 'S': opt->is_stereo = true; return -1;
   case 'j': opt->is_json = true; return -1;
   case 'h': print_help(); return CLI_EXIT_OK;
   default: return cli_bad_option();
@@ -549,6 +586,7 @@ static int parse_args(int argc, char **argv, bench_options *opt)
     {"quality", required_argument, NULL, 'q'},
     {"rate-ratio", required_argument, NULL, 'R'},
     {"plugin", no_argument, NULL, 'p'},
+    {"stereo", no_argument, NULL, 'S'},
     {"json", no_argument, NULL, 'j'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -598,6 +636,14 @@ static int create_streams(const bench_options *opt, bench_case *cases,
       return cli_error(CLI_EXIT_FAILED, "%s", err.message);
     }
     carry_stream_set_quality(cases[k].stream, cases[k].quality);
+    for (int c = 0; opt->is_stereo && cases[k].ratio == 1.0 && c < 2; ++c) {
+      cases[k].pair[c] = carry_stream_create_with(
+        cases[k].model, (uint32_t)opt->block, opt->kernels, &err);
+      if (!cases[k].pair[c]) {
+        return cli_error(CLI_EXIT_FAILED, "%s", err.message);
+      }
+      carry_stream_set_quality(cases[k].pair[c], cases[k].quality);
+    }
   }
   return CLI_EXIT_OK;
 }
@@ -651,6 +697,8 @@ int carry_bench(int argc, char **argv)
                                                           n_cases));
   for (int k = 0; k < MAX_CASES; ++k) {
     carry_stream_free(cases[k].stream);
+    carry_stream_free(cases[k].pair[0]);
+    carry_stream_free(cases[k].pair[1]);
     if (cases[k].owns_model) {
       carry_model_free(cases[k].model);
     }

@@ -31,6 +31,7 @@ typedef struct bench_options {
   unsigned qualities;    ///< BENCH_EXACT | BENCH_FAST bits
   bool is_json;
   bool is_plugin;        ///< Time the LV2 plugin against the bare core
+  bool is_stereo;        ///< Also time two streams in step per model
   const char *files[BENCH_MAX_FILES];
   int n_files;
   double ratios[BENCH_MAX_RATIOS];  ///< Corrected streams' rate ratios
