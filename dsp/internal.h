@@ -97,6 +97,24 @@ typedef struct carry_delay_line {
   int position;          ///< Slot of the chunk's first sample, 0 .. D - 1
 } carry_delay_line;
 
+/**
+  One recurrent layer laid out for the lockstep kernels (lockstep.c), made
+  from its carry_packed_layer by batch.c: the same floats, with each unit's
+  Q gate columns side by side (LSTM Q = 4: i f g o; GRU Q = 3: z r h), so
+  that a tile of a few units reads one run of each row.  The padding units
+  up to Hp are kept and run, as the one-stream kernels run them: their
+  state decides, as there, whether a lane's state is finite.
+*/
+typedef struct carry_lanes_layer {
+  int n_in;              ///< I
+  int n_units;           ///< H: recurrent rows
+  int n_padded;          ///< Hp: units run, padding included
+  int x_width;           ///< Values per sample of the input x (>= I)
+  const float *weights;  ///< (I + H, Q Hp) input rows, then recurrent rows
+  const float *bias;     ///< (Q Hp) as carry_packed_layer's bias
+  const float *bias_h;   ///< (Hp) GRU: recurrent bias of the h block
+} carry_lanes_layer;
+
 /** The layer kernels of one instruction set.  A chunk is T <= CARRY_CHUNK
     samples; `x` holds the layer's input, T rows of `x_stride` floats, and
     `y` receives its output, T rows of Hp floats.  The state (`h`, `c`) is
@@ -128,6 +146,17 @@ typedef struct carry_kernel_table {
   /// Activation layer.
   void (*activation)(const carry_packed_layer *layer, const float *x,
                      int x_stride, int n_samples, float *y);
+  /// LSTM over a chunk for W = 8 `n_vectors` streams in lockstep: x
+  /// (T, x_width, W), the state h, c (Hp, W), y (T, Hp, W), each lane bit
+  /// for bit what `lstm` gives its stream; a lane whose state turns
+  /// non-finite takes its column of `h_reset`, `c_reset` (Hp, W).
+  void (*lstm_lanes)(const carry_lanes_layer *layer, const float *x,
+                     int n_samples, int n_vectors, float *h, float *c,
+                     float *y, const float *h_reset, const float *c_reset);
+  /// GRU likewise.
+  void (*gru_lanes)(const carry_lanes_layer *layer, const float *x,
+                    int n_samples, int n_vectors, float *h, float *y,
+                    const float *h_reset);
 } carry_kernel_table;
 
 extern const carry_kernel_table carry_kernels_portable;
@@ -136,6 +165,12 @@ extern const carry_kernel_table carry_kernels_portable_fast;
 extern const carry_kernel_table carry_kernels_avx2;
 extern const carry_kernel_table carry_kernels_avx2_fast;
 #endif
+
+/** The state carry_stream_reset() returns recurrent layer `l` of a plain
+    (not corrected) stream to: h (Hp) and, for an LSTM, c (Hp; else
+    NULL). */
+void carry_stream_reset_state(const carry_stream *stream, int l,
+                              const float **h, const float **c);
 
 /** The naive reference implementation (reference.c): one sample at a time,
     the Keras-order weights, sums and state in double, libm activations.

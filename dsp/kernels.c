@@ -11,4 +11,6 @@ const carry_kernel_table CARRY_ISA_NAME(carry_kernels) = {
   carry_gru_delayed_chunk,
   carry_dense_chunk,
   carry_activation_chunk,
+  carry_lstm_lanes_chunk,
+  carry_gru_lanes_chunk,
 };
