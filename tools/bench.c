@@ -36,7 +36,9 @@ typedef struct {
   bool owns_model;  ///< Else another case's model, timed at another ratio
   double ratio;     ///< Rate ratio of a corrected stream; 1 for plain
   carry_stream *stream;
+  carry_batch *batch;               ///< With --streams
   double ns_per_sample[MAX_ROUNDS];
+  double batch_ns[MAX_ROUNDS];      ///< Per sample per stream, lockstep
   double efficiency[MAX_ROUNDS];  ///< Against the same round's peak
 } bench_case;
 
@@ -50,6 +52,7 @@ typedef struct {
   int n_files;
   double ratios[MAX_RATIOS];  ///< Corrected streams' rate ratios
   int n_ratios;
+  int n_streams;              ///< --streams: lanes of a lockstep batch, or 0
 } bench_options;
 
 static const struct {
@@ -196,6 +199,29 @@ static double time_round(carry_stream *stream, const float *in, float *out,
   return (now_ns() - start) / (double)n;
 }
 
+/** The same for a lockstep batch, every lane running `in`; returns ns per
+    sample per stream. */
+static double time_batch_round(carry_batch *batch, const float *in,
+                               float *out, size_t n, int block)
+{
+  const int S = carry_batch_n_lanes(batch);
+  const float *lanes_in[CARRY_MAX_LANES];
+  float *lanes_out[CARRY_MAX_LANES];
+  for (int s = 0; s < S; ++s) {
+    carry_batch_reset_lane(batch, s, NULL, NULL);
+  }
+  const double start = now_ns();
+  for (size_t t = 0; t < n; t += (size_t)block) {
+    const size_t count = n - t < (size_t)block ? n - t : (size_t)block;
+    for (int s = 0; s < S; ++s) {
+      lanes_in[s] = in + t;
+      lanes_out[s] = out + t;  // the outputs are not looked at
+    }
+    carry_batch_process(batch, lanes_in, NULL, lanes_out, (uint32_t)count);
+  }
+  return (now_ns() - start) / ((double)n * S);
+}
+
 static int compare_doubles(const void *a, const void *b)
 {
   const double x = *(const double *)a, y = *(const double *)b;
@@ -241,6 +267,9 @@ static double run_rounds(const bench_options *opt, bench_case *cases,
   peak_rate(kernels, 0.1); // wake the clocks
   for (int k = 0; k < n_cases; ++k) { // warm caches
     time_round(cases[k].stream, in, out, n / 10, opt->block);
+    if (cases[k].batch) {
+      time_batch_round(cases[k].batch, in, out, n / 10, opt->block);
+    }
   }
   for (int r = 0; r < opt->n_rounds; ++r) {
     peaks[r] = peak_rate(kernels, 0.03);
@@ -250,6 +279,10 @@ static double run_rounds(const bench_options *opt, bench_case *cases,
       cases[k].ns_per_sample[r] =
         time_round(cases[k].stream, in, out, n, opt->block);
       cases[k].efficiency[r] = macs / (cases[k].ns_per_sample[r] * peaks[r]);
+      if (cases[k].batch) {
+        cases[k].batch_ns[r] =
+          time_batch_round(cases[k].batch, in, out, n, opt->block);
+      }
     }
   }
   return median(peaks, opt->n_rounds);
@@ -257,6 +290,17 @@ static double run_rounds(const bench_options *opt, bench_case *cases,
 
 /* ------------------------------------------------------------------------ */
 /* Report */
+
+/** The median over the rounds of the one-stream ns over the lockstep ns
+    per stream of the same round. */
+static double batch_speedup(const bench_case *c, int n_rounds)
+{
+  double ratios[MAX_ROUNDS];
+  for (int r = 0; r < n_rounds; ++r) {
+    ratios[r] = c->ns_per_sample[r] / c->batch_ns[r];
+  }
+  return median(ratios, n_rounds);
+}
 
 static void print_table(const bench_options *opt, const bench_case *cases,
                         int n_cases, carry_kernels kernels, double peak)
@@ -266,14 +310,25 @@ static void print_table(const bench_options *opt, const bench_case *cases,
          carry_kernels_name(kernels), opt->block, opt->seconds, opt->n_rounds);
   printf("peak: %.1f multiply-adds per ns (8-lane vectors, median of the "
          "rounds' own measurements)\n\n", peak);
-  printf("%-20s %12s %11s %12s %11s\n", "model", "MACs/sample", "ns/sample",
+  if (opt->n_streams) {
+    printf("lockstep: %d streams in one batch, ns per sample per stream; "
+           "speed-up: one stream's ns / that, median of the rounds\n\n",
+           opt->n_streams);
+  }
+  printf("%-20s %12s %11s %12s %11s", "model", "MACs/sample", "ns/sample",
          "x real time", "efficiency");
+  printf(opt->n_streams ? " %11s %9s\n" : "\n", "lockstep ns", "speed-up");
   for (int k = 0; k < n_cases; ++k) {
     const double ns = median(cases[k].ns_per_sample, opt->n_rounds);
     const double macs = (double)carry_model_macs(cases[k].model);
-    printf("%-20s %12.0f %11.1f %12.0f %10.1f%%\n", cases[k].label, macs, ns,
+    printf("%-20s %12.0f %11.1f %12.0f %10.1f%%", cases[k].label, macs, ns,
            1e9 / RATE / ns,
            100.0 * median(cases[k].efficiency, opt->n_rounds));
+    if (cases[k].batch) {
+      printf(" %11.1f %8.2fx", median(cases[k].batch_ns, opt->n_rounds),
+             batch_speedup(&cases[k], opt->n_rounds));
+    }
+    printf("\n");
   }
 }
 
@@ -289,9 +344,16 @@ static void print_json(const bench_options *opt, const bench_case *cases,
     const double macs = (double)carry_model_macs(cases[k].model);
     printf("%s\n  {\"model\": \"%s\", \"macs_per_sample\": %.0f, "
            "\"ns_per_sample\": %.2f, \"real_time_factor\": %.1f, "
-           "\"efficiency\": %.4f}",
+           "\"efficiency\": %.4f",
            k ? "," : "", cases[k].label, macs, ns, 1e9 / RATE / ns,
            median(cases[k].efficiency, opt->n_rounds));
+    if (cases[k].batch) {
+      printf(", \"streams\": %d, \"lockstep_ns_per_sample\": %.2f, "
+             "\"lockstep_speedup\": %.3f", opt->n_streams,
+             median(cases[k].batch_ns, opt->n_rounds),
+             batch_speedup(&cases[k], opt->n_rounds));
+    }
+    printf("}");
   }
   printf("\n]}\n");
 }
@@ -315,6 +377,9 @@ static void print_help(void)
     "  -R, --rate-ratio R   also time each model as a sample-rate-corrected\n"
     "                       stream at R times its rate, 1 to 16 (repeatable,\n"
     "                       up to 4 ratios; linear interpolation, the default)\n"
+    "  -S, --streams N      also time N streams (1 to 16) in a lockstep batch,\n"
+    "                       as `carry process` runs a batch of files: ns per\n"
+    "                       sample per stream and the speed-up over one stream\n"
     "      --json           print JSON instead of a table\n"
     "  -h, --help           show this help\n");
 }
@@ -378,6 +443,13 @@ static int parse_option(int c, const char *arg, bench_options *opt)
     }
     opt->ratios[opt->n_ratios++] = seconds;
     return -1;
+  case 'S':
+    if (!cli_parse_long(arg, 1, CARRY_MAX_LANES, &value)) {
+      return cli_usage_error("--streams must be 1 to %d, not '%s'",
+                             CARRY_MAX_LANES, arg);
+    }
+    opt->n_streams = (int)value;
+    return -1;
   case 'j': opt->is_json = true; return -1;
   case 'h': print_help(); return CLI_EXIT_OK;
   default: return cli_bad_option();
@@ -393,6 +465,7 @@ static int parse_args(int argc, char **argv, bench_options *opt)
     {"block", required_argument, NULL, 'b'},
     {"kernels", required_argument, NULL, 'k'},
     {"rate-ratio", required_argument, NULL, 'R'},
+    {"streams", required_argument, NULL, 'S'},
     {"json", no_argument, NULL, 'j'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -400,7 +473,7 @@ static int parse_args(int argc, char **argv, bench_options *opt)
   *opt = (bench_options){.seconds = 10.0, .n_rounds = 5, .block = 128};
   cli_getopt_reset();
   int c = 0;
-  while ((c = getopt_long(argc, argv, "m:s:r:b:k:R:h", options, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "m:s:r:b:k:R:S:h", options, NULL)) != -1) {
     const int code = parse_option(c, optarg, opt);
     if (code >= 0) {
       return code;
@@ -431,6 +504,11 @@ static int create_streams(const bench_options *opt, bench_case *cases,
         : carry_stream_create_with(cases[k].model, (uint32_t)opt->block,
                                    opt->kernels, &err);
     if (!cases[k].stream) {
+      return cli_error(CLI_EXIT_FAILED, "%s", err.message);
+    }
+    if (opt->n_streams && cases[k].ratio == 1.0 &&
+        !(cases[k].batch = carry_batch_create(cases[k].model, opt->n_streams,
+                                              opt->kernels, &err))) {
       return cli_error(CLI_EXIT_FAILED, "%s", err.message);
     }
   }
@@ -476,6 +554,7 @@ int carry_bench(int argc, char **argv)
                                                           n_cases));
   for (int k = 0; k < MAX_MODELS; ++k) {
     carry_stream_free(cases[k].stream);
+    carry_batch_free(cases[k].batch);
     if (cases[k].owns_model) {
       carry_model_free(cases[k].model);
     }
