@@ -129,7 +129,11 @@ lstm_lanes_step(const carry_lanes_layer *layer, const float *x,
   for (; u + tile <= H; u += tile) {
     lstm_lanes_tile(layer, u, x, h, c, h_out, width, check, tile, n_vectors);
   }
-  for (; u < H; ++u) {
+  if (tile > 2 && u + 2 <= H) {
+    lstm_lanes_tile(layer, u, x, h, c, h_out, width, check, 2, n_vectors);
+    u += 2;
+  }
+  if (u < H) {
     lstm_lanes_tile(layer, u, x, h, c, h_out, width, check, 1, n_vectors);
   }
   if (any_nan(check, n_vectors)) {
@@ -215,7 +219,11 @@ gru_lanes_step(const carry_lanes_layer *layer, const float *x, const float *h,
   for (; u + tile <= H; u += tile) {
     gru_lanes_tile(layer, u, x, h, h_out, width, check, tile, n_vectors);
   }
-  for (; u < H; ++u) {
+  if (tile > 2 && u + 2 <= H) {
+    gru_lanes_tile(layer, u, x, h, h_out, width, check, 2, n_vectors);
+    u += 2;
+  }
+  if (u < H) {
     gru_lanes_tile(layer, u, x, h, h_out, width, check, 1, n_vectors);
   }
   if (any_nan(check, n_vectors)) {
