@@ -136,10 +136,25 @@ static void fill_lanes_layer(const carry_packed_layer *p, int x_width,
     }
     bias_h[u] = p->bias_h ? p->bias_h[u] : 0.0f;
   }
+  lanes->wide_sums = NULL;
   lanes->n_in = p->n_in;
   lanes->n_units = p->n_units;
   lanes->n_padded = H;
   lanes->x_width = x_width;
+}
+
+/** The 16-lane products for a batch of 16 lanes on the AVX2 kernels, where
+    the CPU has AVX-512F; else NULL (two halves of 8 lanes). */
+static carry_lanes_sums_fn wide_sums(const carry_batch *b)
+{
+#if defined(CARRY_HAVE_AVX512)
+  if (b->n_vectors == 2 && b->kernels == CARRY_KERNELS_AVX2 &&
+      __builtin_cpu_supports("avx512f")) {
+    return carry_lanes_sums_avx512;
+  }
+#endif
+  (void)b;
+  return NULL;
 }
 
 static carry_status check_create(const carry_model *model, int n_lanes,
@@ -202,6 +217,7 @@ carry_batch *carry_batch_create(const carry_model *model, int n_lanes,
       const bool follows_recurrent = l > 0 && is_recurrent(p - 1);
       fill_lanes_layer(p, follows_recurrent ? p[-1].n_padded : p->n_in,
                        &b->lanes[l]);
+      b->lanes[l].wide_sums = wide_sums(b);
     }
   }
   for (int lane = 0; lane < n_lanes; ++lane) {

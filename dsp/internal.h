@@ -105,6 +105,19 @@ typedef struct carry_delay_line {
   up to Hp are kept and run, as the one-stream kernels run them: their
   state decides, as there, whether a lane's state is finite.
 */
+/** Sums per unit in the lockstep kernels: LSTM i f g o; GRU z, r, the
+    input and the recurrent part of h. */
+#define CARRY_LANES_SUMS 4
+
+struct carry_lanes_layer;
+
+/** The products of a lockstep step for 16 lanes: the sums of units
+    u0 .. u1 - 1 into z (CARRY_LANES_SUMS (u1 - u0), 16), from x and h
+    (lane-major, 16 floats apart); see lockstep.c. */
+typedef void (*carry_lanes_sums_fn)(const struct carry_lanes_layer *layer,
+                                    bool is_gru, int u0, int u1,
+                                    const float *x, const float *h, float *z);
+
 typedef struct carry_lanes_layer {
   int n_in;              ///< I
   int n_units;           ///< H: recurrent rows
@@ -113,7 +126,16 @@ typedef struct carry_lanes_layer {
   const float *weights;  ///< (I + H, Q Hp) input rows, then recurrent rows
   const float *bias;     ///< (Q Hp) as carry_packed_layer's bias
   const float *bias_h;   ///< (Hp) GRU: recurrent bias of the h block
+  carry_lanes_sums_fn wide_sums;  ///< 16-lane products, or NULL: two
+                                  ///< halves of 8 lanes
 } carry_lanes_layer;
+
+#if defined(CARRY_HAVE_AVX512)
+/** The 16-lane products with AVX-512 vectors (lockstep_wide.c). */
+void carry_lanes_sums_avx512(const carry_lanes_layer *layer, bool is_gru,
+                             int u0, int u1, const float *x, const float *h,
+                             float *z);
+#endif
 
 /** The layer kernels of one instruction set.  A chunk is T <= CARRY_CHUNK
     samples; `x` holds the layer's input, T rows of `x_stride` floats, and
