@@ -35,18 +35,24 @@
     lanes are 3 KB of sums. */
 #define BLOCK_UNITS 24
 
-/** acc[s] += x_j * w[j][column of s], j = 0 .. n - 1 in order, for the
-    sums of a tile; `slot` says which sum each of the `n_cols` weight
-    columns from `w` (row stride `stride`) adds to. */
+/** acc[4u + q] += x_j * w[j][Q u + q] for j = 0 .. n - 1 in order, for
+    each unit u and gate q of the tile; a GRU's recurrent rows add their
+    h gate (q = 2) to the recurrent part (sum 3). */
 static inline __attribute__((always_inline)) void
-lanes_accumulate(v8f *acc, const int *slot, const int n_cols, const float *w,
-                 size_t stride, const float *x, size_t width, int n)
+lanes_accumulate(v8f *acc, const bool is_gru, const bool is_recurrent,
+                 const int n_units, const float *w, size_t stride,
+                 const float *x, size_t width, int n)
 {
+  const int Q = is_gru ? 3 : 4;
   for (int j = 0; j < n; ++j) {
     const float *row = w + (size_t)j * stride;
     const v8f xj = v_load(x + (size_t)j * width);
-    for (int k = 0; k < n_cols; ++k) {
-      acc[slot[k]] += xj * v_set1(row[k]);
+    for (int u = 0; u < n_units; ++u) {
+      for (int q = 0; q < Q; ++q) {
+        const int s = CARRY_LANES_SUMS * u +
+                      (is_gru && is_recurrent && q == 2 ? 3 : q);
+        acc[s] += xj * v_set1(row[Q * u + q]);
+      }
     }
   }
 }
@@ -62,20 +68,17 @@ lanes_tile(const carry_lanes_layer *layer, int u0, const float *x,
   const size_t stride = (size_t)Q * (size_t)layer->n_padded;
   const float *w = layer->weights + (size_t)Q * (size_t)u0;
   const float *bias = layer->bias + (size_t)Q * (size_t)u0;
-  int in_slot[4 * 3], rec_slot[4 * 3];
   v8f acc[CARRY_LANES_SUMS * 3];
   for (int u = 0; u < n_units; ++u) {
     for (int q = 0; q < Q; ++q) {
-      in_slot[Q * u + q] = CARRY_LANES_SUMS * u + q;
-      rec_slot[Q * u + q] = CARRY_LANES_SUMS * u + (is_gru && q == 2 ? 3 : q);
       acc[CARRY_LANES_SUMS * u + q] = v_set1(bias[Q * u + q]);
     }
     if (is_gru) {
       acc[CARRY_LANES_SUMS * u + 3] = v_set1(layer->bias_h[u0 + u]);
     }
   }
-  lanes_accumulate(acc, in_slot, Q * n_units, w, stride, x, width, I);
-  lanes_accumulate(acc, rec_slot, Q * n_units, w + (size_t)I * stride,
+  lanes_accumulate(acc, is_gru, false, n_units, w, stride, x, width, I);
+  lanes_accumulate(acc, is_gru, true, n_units, w + (size_t)I * stride,
                    stride, h, width, H);
   for (int k = 0; k < CARRY_LANES_SUMS * n_units; ++k) {
     v_store(z + 8 * k, acc[k]);
@@ -147,10 +150,11 @@ block_sums(const carry_lanes_layer *layer, int u0, int u1, const float *x,
 
 /** One LSTM sample of the `n_vectors` vectors of lanes at `x`, `h`, `c`,
     `h_out` (lane-major, `width` apart). */
-static void lstm_lanes_step(const carry_lanes_layer *layer, const float *x,
-                            const float *h, float *c, float *h_out,
-                            size_t width, const float *h_reset,
-                            const float *c_reset, int n_vectors)
+static inline __attribute__((always_inline)) void
+lstm_lanes_step(const carry_lanes_layer *layer, const float *x,
+                const float *h, float *c, float *h_out, size_t width,
+                const float *h_reset, const float *c_reset,
+                const int n_vectors)
 {
   const int Hp = layer->n_padded;
   const size_t L = 8 * (size_t)n_vectors;
@@ -180,9 +184,10 @@ static void lstm_lanes_step(const carry_lanes_layer *layer, const float *x,
 }
 
 /** One GRU sample, likewise. */
-static void gru_lanes_step(const carry_lanes_layer *layer, const float *x,
-                           const float *h, float *h_out, size_t width,
-                           const float *h_reset, int n_vectors)
+static inline __attribute__((always_inline)) void
+gru_lanes_step(const carry_lanes_layer *layer, const float *x,
+               const float *h, float *h_out, size_t width,
+               const float *h_reset, const int n_vectors)
 {
   const int Hp = layer->n_padded;
   const size_t L = 8 * (size_t)n_vectors;
@@ -232,9 +237,12 @@ void carry_lstm_lanes_chunk(const carry_lanes_layer *layer, const float *x,
   for (size_t t = 0; t < (size_t)n_samples; ++t) {
     float *h_out = y + t * HW;
     const float *x_t = x + t * IW;
-    for (size_t lane = 0; lane < W; lane += 8 * (size_t)V) {
+    if (V == 2) {
+      lstm_lanes_step(layer, x_t, h_prev, c, h_out, W, h_reset, c_reset, 2);
+    }
+    for (size_t lane = 0; V == 1 && lane < W; lane += 8) {
       lstm_lanes_step(layer, x_t + lane, h_prev + lane, c + lane,
-                      h_out + lane, W, h_reset + lane, c_reset + lane, V);
+                      h_out + lane, W, h_reset + lane, c_reset + lane, 1);
     }
     h_prev = h_out;
   }
@@ -253,9 +261,12 @@ void carry_gru_lanes_chunk(const carry_lanes_layer *layer, const float *x,
   for (size_t t = 0; t < (size_t)n_samples; ++t) {
     float *h_out = y + t * HW;
     const float *x_t = x + t * IW;
-    for (size_t lane = 0; lane < W; lane += 8 * (size_t)V) {
+    if (V == 2) {
+      gru_lanes_step(layer, x_t, h_prev, h_out, W, h_reset, 2);
+    }
+    for (size_t lane = 0; V == 1 && lane < W; lane += 8) {
       gru_lanes_step(layer, x_t + lane, h_prev + lane, h_out + lane, W,
-                     h_reset + lane, V);
+                     h_reset + lane, 1);
     }
     h_prev = h_out;
   }

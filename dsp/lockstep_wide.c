@@ -16,45 +16,53 @@
 /** Sums a tile holds: 6 units of 4 in 24 of the 32 registers. */
 #define TILE_UNITS 6
 
-/** acc[slot[k]] += x_j * w[j][k] for j = 0 .. n - 1 in order. */
+/** acc[4u + q] += x_j * w[j][Q u + q] for j = 0 .. n - 1 in order, for
+    each unit u and gate q of the tile; a GRU's recurrent rows add their
+    h gate (q = 2) to the recurrent part (sum 3). */
 static inline __attribute__((always_inline)) void
-wide_accumulate(__m512 *acc, const int *slot, const int n_cols,
-                const float *w, size_t stride, const float *x, int n)
+wide_accumulate(__m512 *acc, const bool is_gru, const bool is_recurrent,
+                const int n_units, const float *w, size_t stride,
+                const float *x, int n)
 {
+  const int Q = is_gru ? 3 : 4;
   for (int j = 0; j < n; ++j) {
     const float *row = w + (size_t)j * stride;
     const __m512 xj = _mm512_loadu_ps(x + 16 * (size_t)j);
-    for (int k = 0; k < n_cols; ++k) {
-      acc[slot[k]] = _mm512_fmadd_ps(xj, _mm512_set1_ps(row[k]),
-                                     acc[slot[k]]);
+#pragma GCC unroll 8
+    for (int u = 0; u < n_units; ++u) {
+#pragma GCC unroll 4
+      for (int q = 0; q < Q; ++q) {
+        const int s = 4 * u + (is_gru && is_recurrent && q == 2 ? 3 : q);
+        acc[s] = _mm512_fmadd_ps(xj, _mm512_set1_ps(row[Q * u + q]), acc[s]);
+      }
     }
   }
 }
 
 /** Sums of units u0 .. u0 + n_units - 1 into z (4 n_units, 16). */
 static inline __attribute__((always_inline)) void
-wide_tile(const carry_lanes_layer *layer, bool is_gru, int u0,
+wide_tile(const carry_lanes_layer *layer, const bool is_gru, int u0,
           const float *x, const float *h, float *z, const int n_units)
 {
   const int I = layer->n_in, H = layer->n_units, Q = is_gru ? 3 : 4;
   const size_t stride = (size_t)Q * (size_t)layer->n_padded;
   const float *w = layer->weights + (size_t)Q * (size_t)u0;
   const float *bias = layer->bias + (size_t)Q * (size_t)u0;
-  int in_slot[4 * TILE_UNITS], rec_slot[4 * TILE_UNITS];
   __m512 acc[CARRY_LANES_SUMS * TILE_UNITS];
+#pragma GCC unroll 8
   for (int u = 0; u < n_units; ++u) {
+#pragma GCC unroll 4
     for (int q = 0; q < Q; ++q) {
-      in_slot[Q * u + q] = CARRY_LANES_SUMS * u + q;
-      rec_slot[Q * u + q] = CARRY_LANES_SUMS * u + (is_gru && q == 2 ? 3 : q);
-      acc[CARRY_LANES_SUMS * u + q] = _mm512_set1_ps(bias[Q * u + q]);
+      acc[4 * u + q] = _mm512_set1_ps(bias[Q * u + q]);
     }
     if (is_gru) {
-      acc[CARRY_LANES_SUMS * u + 3] = _mm512_set1_ps(layer->bias_h[u0 + u]);
+      acc[4 * u + 3] = _mm512_set1_ps(layer->bias_h[u0 + u]);
     }
   }
-  wide_accumulate(acc, in_slot, Q * n_units, w, stride, x, I);
-  wide_accumulate(acc, rec_slot, Q * n_units, w + (size_t)I * stride, stride,
+  wide_accumulate(acc, is_gru, false, n_units, w, stride, x, I);
+  wide_accumulate(acc, is_gru, true, n_units, w + (size_t)I * stride, stride,
                   h, H);
+#pragma GCC unroll 32
   for (int k = 0; k < CARRY_LANES_SUMS * n_units; ++k) {
     _mm512_storeu_ps(z + 16 * k, acc[k]);
   }
