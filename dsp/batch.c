@@ -50,10 +50,12 @@ static size_t width(const carry_batch *b)
   return 8 * (size_t)b->n_vectors;
 }
 
-/** Floats of one lane's rows. */
+/** Floats from one lane's rows to the next: a chunk of rows, and a cache
+    line more, so that the lanes' rows do not all fall in one set of the
+    cache (a chunk of 32 rows of 32 floats is exactly 4 KB). */
 static size_t lane_rows_size(const carry_batch *b)
 {
-  return (size_t)CARRY_CHUNK * (size_t)b->model->widest;
+  return (size_t)CARRY_CHUNK * (size_t)b->model->widest + 16;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -341,19 +343,22 @@ static void to_lane_major(const carry_batch *b, const activations *x, int n,
 }
 
 /** Lane-major (T, n, W) to lane rows of round_lanes(n), padding zero as in
-    a stream's rows. */
+    a stream's rows.  Read in order: the W rows written are few. */
 static void to_lane_rows(const carry_batch *b, const activations *x,
                          int n_samples, float *y)
 {
-  const size_t W = width(b), rows = lane_rows_size(b);
+  const size_t W = width(b), rows = lane_rows_size(b), n = (size_t)x->n;
   const size_t stride = (size_t)carry_round_lanes(x->n);
-  for (size_t lane = 0; lane < W; ++lane) {
-    for (size_t t = 0; t < (size_t)n_samples; ++t) {
-      float *row = y + lane * rows + t * stride;
-      for (size_t j = 0; j < (size_t)x->n; ++j) {
-        row[j] = x->data[(t * (size_t)x->n + j) * W + lane];
+  for (size_t t = 0; t < (size_t)n_samples; ++t) {
+    const float *from = x->data + t * n * W;
+    for (size_t j = 0; j < n; ++j) {
+      for (size_t lane = 0; lane < W; ++lane) {
+        y[lane * rows + t * stride + j] = from[j * W + lane];
       }
-      memset(row + x->n, 0, (stride - (size_t)x->n) * sizeof(float));
+    }
+    for (size_t lane = 0; lane < W && stride > n; ++lane) {
+      memset(y + lane * rows + t * stride + n, 0,
+             (stride - n) * sizeof(float));
     }
   }
 }
