@@ -2,8 +2,10 @@
   carry process with -o: the files of a batch plan on worker threads that
   share one prepared model, with a progress bar or progress lines.
 
-  Each file gets fresh streams, so its output is the same whatever the
-  number of workers or the order they finish in.
+  Each file gets fresh streams (with the model's core: lanes of a worker's
+  lockstep batch, process_lockstep.c, which give the same bits), so its
+  output is the same whatever the number of workers or the order they
+  finish in.
 */
 
 #include "batch.h"
