@@ -97,14 +97,6 @@ typedef struct carry_delay_line {
   int position;          ///< Slot of the chunk's first sample, 0 .. D - 1
 } carry_delay_line;
 
-/**
-  One recurrent layer laid out for the lockstep kernels (lockstep.c), made
-  from its carry_packed_layer by batch.c: the same floats, with each unit's
-  Q gate columns side by side (LSTM Q = 4: i f g o; GRU Q = 3: z r h), so
-  that a tile of a few units reads one run of each row.  The padding units
-  up to Hp are kept and run, as the one-stream kernels run them: their
-  state decides, as there, whether a lane's state is finite.
-*/
 /** Sums per unit in the lockstep kernels: LSTM i f g o; GRU z, r, the
     input and the recurrent part of h. */
 #define CARRY_LANES_SUMS 4
@@ -118,6 +110,14 @@ typedef void (*carry_lanes_sums_fn)(const struct carry_lanes_layer *layer,
                                     bool is_gru, int u0, int u1,
                                     const float *x, const float *h, float *z);
 
+/**
+  One recurrent layer laid out for the lockstep kernels (lockstep.c), made
+  from its carry_packed_layer by batch.c: the same floats, with each unit's
+  Q gate columns side by side (LSTM Q = 4: i f g o; GRU Q = 3: z r h), so
+  that a tile of a few units reads one run of each row.  The padding units
+  up to Hp are kept and run, as the one-stream kernels run them: their
+  state decides, as there, whether a lane's state is finite.
+*/
 typedef struct carry_lanes_layer {
   int n_in;              ///< I
   int n_units;           ///< H: recurrent rows
