@@ -313,6 +313,8 @@ static const bad_case bad_cases[] = {
   {"signal @no_dir/out.wav", 4, "no_dir/out.wav"},
   {"bench --rate-ratio 0.5", 2, "--rate-ratio must be 1 to 16, not '0.5'"},
   {"bench --rate-ratio 17", 2, "--rate-ratio must be 1 to 16"},
+  {"bench --streams 0", 2, "--streams must be 1 to 16, not '0'"},
+  {"bench --streams 17", 2, "--streams must be 1 to 16, not '17'"},
   {"bench -R 2 -R 3 -R 4", 2, "at most 32 models times (1 + rate ratios)"},
   {"bench -R 1 -R 2 -R 3 -R 4 -R 5", 2, "at most 4 rate ratios"},
 };
@@ -369,6 +371,17 @@ static void test_bench_rate_ratio(void)
   CHECK(r.status == 0 && strstr(r.stdout_text, "R=2") &&
           strstr(r.stdout_text, "ns/sample"),
         "bench --rate-ratio: %d '%s' '%s'", r.status, r.stdout_text,
+        r.stderr_text);
+}
+
+/** carry bench --streams times a lockstep batch beside the stream. */
+static void test_bench_streams(void)
+{
+  const run_result r =
+    run("bench --seconds 0.02 --rounds 1 --streams 3 --model %%M");
+  CHECK(r.status == 0 && strstr(r.stdout_text, "lockstep ns") &&
+          strstr(r.stdout_text, "speed-up"),
+        "bench --streams: %d '%s' '%s'", r.status, r.stdout_text,
         r.stderr_text);
 }
 
@@ -718,6 +731,7 @@ int main(void)
   }
   test_help();
   test_bench_rate_ratio();
+  test_bench_streams();
   test_bad_arguments();
   test_signal_determinism();
   test_signal_format();
