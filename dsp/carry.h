@@ -479,6 +479,75 @@ CARRY_API void carry_stream_process_pair(carry_stream *a, carry_stream *b,
                                          float *out_b, uint32_t n);
 
 /* ------------------------------------------------------------------------ */
+/** @name Lockstep batches
+
+    Several streams of one model run side by side, one in each lane of a
+    batch, so that the recurrent layers' step is a matrix-matrix product:
+    for offline work on many signals (`carry process` on a batch of
+    files).  Each lane's output is bit for bit what a plain stream of the
+    same model, kernels and quality gives its signal from the same state
+    (a stream made with carry_stream_create_with, not a corrected one).
+    Every lane takes the same knob values. */
+
+#define CARRY_MAX_LANES 16  ///< Most lanes in a batch
+
+/** Up to CARRY_MAX_LANES streams of a model in lockstep. */
+typedef struct carry_batch carry_batch;
+
+/** Creates a batch of `n_lanes` (1 .. CARRY_MAX_LANES) lanes of `model`,
+    each at the model's initial state, with the kernels asked for
+    (CARRY_KERNELS_AUTO picks the best; the reference kernels are not
+    supported) and exact quality.  8 or 16 lanes use the vectors fully.
+    The model must outlive the batch.  Returns NULL and fills `err` on
+    failure.  Thread: worker.  Allocates (once: buffers and a copy of the
+    recurrent weights laid out for the lanes). */
+CARRY_API carry_batch *carry_batch_create(const carry_model *model,
+                                          int n_lanes, carry_kernels kernels,
+                                          carry_error *err);
+
+/** Frees a batch.  NULL is a no-op.  Thread: worker.  Frees. */
+CARRY_API void carry_batch_free(carry_batch *batch);
+
+/** The number of lanes.  Thread: any. */
+CARRY_API int carry_batch_n_lanes(const carry_batch *batch);
+
+/** The kernels the batch runs (never AUTO).  Thread: any. */
+CARRY_API carry_kernels carry_batch_kernels(const carry_batch *batch);
+
+/** Switches every lane's activations, as carry_stream_set_quality.
+    Thread: any (no allocation). */
+CARRY_API void carry_batch_set_quality(carry_batch *batch,
+                                       carry_quality quality);
+
+/** The batch's quality (EXACT until set).  Thread: any. */
+CARRY_API carry_quality carry_batch_quality(const carry_batch *batch);
+
+/** Starts lane `lane` afresh: its state, and the state it returns to when
+    it turns non-finite, become those `from` returns to on
+    carry_stream_reset() (its initial state, or its settled one after
+    carry_stream_settle()), or the model's initial state if `from` is
+    NULL.  `from` must be a plain stream of the batch's model.  Since the
+    same model and knobs settle to the same state, one settled stream can
+    start every file of a batch.  Thread: any.  No allocation. */
+CARRY_API carry_status carry_batch_reset_lane(carry_batch *batch, int lane,
+                                              const carry_stream *from,
+                                              carry_error *err);
+
+/** Runs `n` samples of every lane: `in[s]` to `out[s]` (n floats each;
+    they may be the same buffer) for s < n_lanes.  A lane whose `in[s]` is
+    NULL is idle: nothing is written to `out[s]` (which may be NULL too),
+    and its state is undefined until carry_batch_reset_lane().  `knobs` as
+    for carry_stream_process, for every lane.  Like a stream's, the output
+    does not depend on how calls are cut, non-finite input reads as 0, a
+    lane whose state turns non-finite returns to its reset state, and
+    denormals are flushed during the call.  Thread: any.  No allocation,
+    locks or system calls. */
+CARRY_API void carry_batch_process(carry_batch *batch,
+                                   const float *const *in,
+                                   const float *knobs, float *const *out,
+                                   uint32_t n);
+
+/* ------------------------------------------------------------------------ */
 /** @name Floating-point mode */
 
 /** Flushes denormal numbers to zero on the calling thread (x86: FTZ and DAZ;

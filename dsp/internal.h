@@ -109,6 +109,45 @@ typedef struct carry_lane {
   const float *h_reset;
   const float *c_reset;   ///< LSTM
 } carry_lane;
+/** Sums per unit in the lockstep kernels: LSTM i f g o; GRU z, r, the
+    input and the recurrent part of h. */
+#define CARRY_LANES_SUMS 4
+
+struct carry_lanes_layer;
+
+/** The products of a lockstep step for 16 lanes: the sums of units
+    u0 .. u1 - 1 into z (CARRY_LANES_SUMS (u1 - u0), 16), from x and h
+    (lane-major, 16 floats apart); see lockstep.c. */
+typedef void (*carry_lanes_sums_fn)(const struct carry_lanes_layer *layer,
+                                    bool is_gru, int u0, int u1,
+                                    const float *x, const float *h, float *z);
+
+/**
+  One recurrent layer laid out for the lockstep kernels (lockstep.c), made
+  from its carry_packed_layer by batch.c: the same floats, with each unit's
+  Q gate columns side by side (LSTM Q = 4: i f g o; GRU Q = 3: z r h), so
+  that a tile of a few units reads one run of each row.  The padding units
+  up to Hp are kept and run, as the one-stream kernels run them: their
+  state decides, as there, whether a lane's state is finite.
+*/
+typedef struct carry_lanes_layer {
+  int n_in;              ///< I
+  int n_units;           ///< H: recurrent rows
+  int n_padded;          ///< Hp: units run, padding included
+  int x_width;           ///< Values per sample of the input x (>= I)
+  const float *weights;  ///< (I + H, Q Hp) input rows, then recurrent rows
+  const float *bias;     ///< (Q Hp) as carry_packed_layer's bias
+  const float *bias_h;   ///< (Hp) GRU: recurrent bias of the h block
+  carry_lanes_sums_fn wide_sums;  ///< 16-lane products, or NULL: two
+                                  ///< halves of 8 lanes
+} carry_lanes_layer;
+
+#if defined(CARRY_HAVE_AVX512)
+/** The 16-lane products with AVX-512 vectors (lockstep_wide.c). */
+void carry_lanes_sums_avx512(const carry_lanes_layer *layer, bool is_gru,
+                             int u0, int u1, const float *x, const float *h,
+                             float *z);
+#endif
 
 /** The layer kernels of one instruction set.  A chunk is T <= CARRY_CHUNK
     samples; `x` holds the layer's input, T rows of `x_stride` floats, and
@@ -148,6 +187,17 @@ typedef struct carry_kernel_table {
   /// GRU likewise.
   void (*gru_pair)(const carry_packed_layer *layer, int x_stride,
                    int n_samples, const carry_lane *a, const carry_lane *b);
+  /// LSTM over a chunk for W = 8 `n_vectors` streams in lockstep: x
+  /// (T, x_width, W), the state h, c (Hp, W), y (T, Hp, W), each lane bit
+  /// for bit what `lstm` gives its stream; a lane whose state turns
+  /// non-finite takes its column of `h_reset`, `c_reset` (Hp, W).
+  void (*lstm_lanes)(const carry_lanes_layer *layer, const float *x,
+                     int n_samples, int n_vectors, float *h, float *c,
+                     float *y, const float *h_reset, const float *c_reset);
+  /// GRU likewise.
+  void (*gru_lanes)(const carry_lanes_layer *layer, const float *x,
+                    int n_samples, int n_vectors, float *h, float *y,
+                    const float *h_reset);
 } carry_kernel_table;
 
 extern const carry_kernel_table carry_kernels_portable;
@@ -156,6 +206,12 @@ extern const carry_kernel_table carry_kernels_portable_fast;
 extern const carry_kernel_table carry_kernels_avx2;
 extern const carry_kernel_table carry_kernels_avx2_fast;
 #endif
+
+/** The state carry_stream_reset() returns recurrent layer `l` of a plain
+    (not corrected) stream to: h (Hp) and, for an LSTM, c (Hp; else
+    NULL). */
+void carry_stream_reset_state(const carry_stream *stream, int l,
+                              const float **h, const float **c);
 
 /** The naive reference implementation (reference.c): one sample at a time,
     the Keras-order weights, sums and state in double, libm activations.

@@ -13,4 +13,6 @@ const carry_kernel_table CARRY_ISA_NAME(carry_kernels) = {
   carry_activation_chunk,
   carry_lstm_pair_chunk,
   carry_gru_pair_chunk,
+  carry_lstm_lanes_chunk,
+  carry_gru_lanes_chunk,
 };

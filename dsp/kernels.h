@@ -39,6 +39,8 @@
 #define carry_activate_row CARRY_ISA_NAME(carry_activate_row)
 #define carry_lstm_pair_chunk CARRY_ISA_NAME(carry_lstm_pair_chunk)
 #define carry_gru_pair_chunk CARRY_ISA_NAME(carry_gru_pair_chunk)
+#define carry_lstm_lanes_chunk CARRY_ISA_NAME(carry_lstm_lanes_chunk)
+#define carry_gru_lanes_chunk CARRY_ISA_NAME(carry_gru_lanes_chunk)
 
 void carry_lstm_chunk(const carry_packed_layer *layer, const float *x,
                       int x_stride, int n_samples, float *h, float *c,
@@ -71,6 +73,15 @@ void carry_dense_chunk(const carry_packed_layer *layer, const float *x,
 
 void carry_activation_chunk(const carry_packed_layer *layer, const float *x,
                             int x_stride, int n_samples, float *y);
+
+void carry_lstm_lanes_chunk(const carry_lanes_layer *layer, const float *x,
+                            int n_samples, int n_vectors, float *h, float *c,
+                            float *y, const float *h_reset,
+                            const float *c_reset);
+
+void carry_gru_lanes_chunk(const carry_lanes_layer *layer, const float *x,
+                           int n_samples, int n_vectors, float *h, float *y,
+                           const float *h_reset);
 
 /** Applies `act` to the first `n` floats of `x` into `y`, which has room
     for round_lanes(n) (the padding lanes get act of 0). */

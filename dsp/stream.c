@@ -794,3 +794,13 @@ void carry_stream_process_pair(carry_stream *a, carry_stream *b,
   }
   carry_restore_fp_mode(fp_mode);
 }
+
+/* ------------------------------------------------------------------------ */
+/* For lockstep batches (batch.c) */
+
+void carry_stream_reset_state(const carry_stream *stream, int l,
+                              const float **h, const float **c)
+{
+  *h = stream->h[l] ? reset_of(stream, stream->h[l]) : NULL;
+  *c = stream->c[l] ? reset_of(stream, stream->c[l]) : NULL;
+}

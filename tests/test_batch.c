@@ -196,10 +196,10 @@ static void remove_tree(const char *path)
 /* ------------------------------------------------------------------------ */
 /* Audio */
 
-static bool write_signal(const char *name, int format, int channels,
-                         double seconds, uint64_t seed)
+static bool write_signal_at(const char *name, int format, int channels,
+                            double seconds, uint64_t seed, int rate)
 {
-  const size_t n = (size_t)(48000.0 * seconds);
+  const size_t n = (size_t)(rate * seconds);
   float *mono = malloc(n * sizeof(float));
   float *frames = malloc(n * (size_t)channels * sizeof(float));
   bool ok = mono && frames;
@@ -210,7 +210,7 @@ static bool write_signal(const char *name, int format, int channels,
     }
   }
   make_parents(at(name));
-  SF_INFO info = {0, 48000, channels, format, 0, 0};
+  SF_INFO info = {0, rate, channels, format, 0, 0};
   SNDFILE *file = ok ? sf_open(at(name), SFM_WRITE, &info) : NULL;
   ok = file && sf_writef_float(file, frames, (sf_count_t)n) ==
                  (sf_count_t)n;
@@ -220,6 +220,12 @@ static bool write_signal(const char *name, int format, int channels,
   free(mono);
   free(frames);
   return ok;
+}
+
+static bool write_signal(const char *name, int format, int channels,
+                         double seconds, uint64_t seed)
+{
+  return write_signal_at(name, format, channels, seconds, seed, 48000);
 }
 
 /** Frames in an audio file, or -1 if libsndfile cannot read it whole. */
@@ -1001,6 +1007,49 @@ static void test_tail(void)
   }
 }
 
+/** More files than a worker's lanes, of many lengths, mono and stereo, one
+    at another rate (which takes the one-file path): a batch runs them in
+    lockstep, refilling lanes as files end, and every output is byte for
+    byte the one-file run's, with knobs, --tail, odd blocks, --normalize
+    and --no-settle. */
+static void test_lockstep(void)
+{
+  enum { N_MANY = 19 };
+  static const char *const options[] = {
+    "-p 1=0.7 --tail 0.05",
+    "-b 100 --normalize --no-settle",
+  };
+  for (int k = 0; k < N_MANY; ++k) {
+    char name[64];
+    format_text(name, sizeof(name), "many/%02d.%s", k, k % 5 ? "wav" : "flac");
+    const int format = k % 5 ? SF_FORMAT_WAV | SF_FORMAT_FLOAT
+                             : SF_FORMAT_FLAC | SF_FORMAT_PCM_24;
+    CHECK(write_signal_at(name, format, k % 3 ? 1 : 2, 0.01 + 0.017 * k,
+                          100 + (uint64_t)k, k == 7 ? 44100 : 48000),
+          "cannot write %s", name);
+  }
+  for (int v = 0; v < 2; ++v) {
+    char command[PATH_SIZE];
+    format_text(command, sizeof(command), "process -m MODEL %s -j %d @many "
+                "-o @many-out%d", options[v], v + 1, v);
+    carry_ok(command);
+    for (int k = 0; k < N_MANY; ++k) {
+      char in[64], ref[64], out[64];
+      format_text(in, sizeof(in), "many/%02d.%s", k, k % 5 ? "wav" : "flac");
+      format_text(ref, sizeof(ref), "many-ref%d/%02d.%s", v, k,
+                  k % 5 ? "wav" : "flac");
+      format_text(out, sizeof(out), "many-out%d/%02d.%s", v, k,
+                  k % 5 ? "wav" : "flac");
+      make_parents(at(ref));
+      format_text(command, sizeof(command), "process -m MODEL %s @%s @%s",
+                  options[v], in, ref);
+      carry_ok(command);
+      CHECK(same_files(out, ref), "%s (%s) differs from the one-file run",
+            out, options[v]);
+    }
+  }
+}
+
 /** --resume says what the default does: existing outputs are skipped. */
 static void test_resume(void)
 {
@@ -1156,6 +1205,7 @@ int main(void)
   test_other_plugin();
   test_formats();
   test_tail();
+  test_lockstep();
   test_resume();
   test_bad_arguments();
   test_interrupts();

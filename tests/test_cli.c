@@ -330,6 +330,8 @@ static const bad_case bad_cases[] = {
                                  "both)"},
   {"bench --plugin -R 2", 2, "--plugin and --rate-ratio do not go together"},
   {"bench --plugin -m %M -m %M", 2, "--plugin times one model at a time"},
+  {"bench --streams 0", 2, "--streams must be 1 to 16, not '0'"},
+  {"bench --streams 17", 2, "--streams must be 1 to 16, not '17'"},
   {"bench -R 1 -R 2 -R 3 -R 4 -R 5", 2, "at most 4 rate ratios"},
 };
 
@@ -410,6 +412,24 @@ static void test_bench_goals(void)
           !strstr(t.stdout_text, " exact    "),
         "bench --quality fast: %d '%s' '%s'", t.status, t.stdout_text,
         t.stderr_text);
+}
+
+/** carry bench --streams times a lockstep batch beside the stream, and
+    --stereo a pair of streams in step. */
+static void test_bench_streams(void)
+{
+  const run_result r =
+    run("bench --seconds 0.02 --rounds 1 --streams 3 --model %%M");
+  CHECK(r.status == 0 && strstr(r.stdout_text, "lockstep: 3 streams") &&
+          strstr(r.stdout_text, "  lockstep ") &&
+          strstr(r.stdout_text, "speed-up"),
+        "bench --streams: %d '%s' '%s'", r.status, r.stdout_text,
+        r.stderr_text);
+  const run_result s =
+    run("bench --seconds 0.02 --rounds 1 --stereo --quality exact --json");
+  CHECK(s.status == 0 && strstr(s.stdout_text, "\"stereo_ratio\": "),
+        "bench --stereo: %d '%s' '%s'", s.status, s.stdout_text,
+        s.stderr_text);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -856,6 +876,7 @@ int main(void)
   test_help();
   test_bench_rate_ratio();
   test_bench_goals();
+  test_bench_streams();
   test_bad_arguments();
   test_signal_determinism();
   test_signal_format();

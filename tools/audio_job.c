@@ -188,6 +188,11 @@ static int process_block(audio_job *job, uint32_t n_frames,
   if (processed != CLI_EXIT_OK) {
     return processed;
   }
+  return audio_job_write_block(job, n_frames);
+}
+
+int audio_job_write_block(audio_job *job, uint32_t n_frames)
+{
   const uint32_t drop = job->to_drop < n_frames ? job->to_drop : n_frames;
   job->to_drop -= drop;
   const float *frames = job->frames + (size_t)drop * (size_t)job->n_channels;

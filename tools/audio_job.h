@@ -74,6 +74,11 @@ int audio_job_run(audio_job *job, audio_job_channel_fn process,
 int audio_job_run_frames(audio_job *job, audio_job_frames_fn process,
                          void *context);
 
+/** Writes the `n_frames` processed frames in `frames`, less what is still
+    to drop of the latency, and measures them: for a caller that drives
+    the reading and processing itself (process_lockstep.c). */
+int audio_job_write_block(audio_job *job, uint32_t n_frames);
+
 /** Closes both files (the output's header is written now) and moves the
     output into place. */
 int audio_job_finish(audio_job *job);

@@ -52,7 +52,9 @@ typedef struct {
   bench_target target;  ///< Plain standard models only
   carry_stream *stream;
   carry_stream *pair[2];  ///< --stereo: two more streams, run in step
+  carry_batch *batch;     ///< --streams: a lockstep batch
   double ns_per_sample[BENCH_MAX_ROUNDS];
+  double batch_ns[BENCH_MAX_ROUNDS];  ///< Per sample per stream, lockstep
   double stereo_ratio[BENCH_MAX_ROUNDS];  ///< A pair's time over one's
   double efficiency[BENCH_MAX_ROUNDS];  ///< Against the same round's peak
 } bench_case;
@@ -270,6 +272,29 @@ static double time_pair_round(carry_stream *const *pair, const float *in,
   return (bench_now_ns() - start) / (double)n;
 }
 
+/** The same for a lockstep batch, every lane running `in`; returns ns per
+    sample per stream. */
+static double time_batch_round(carry_batch *batch, const float *in,
+                               float *out, size_t n, int block)
+{
+  const int S = carry_batch_n_lanes(batch);
+  const float *lanes_in[CARRY_MAX_LANES];
+  float *lanes_out[CARRY_MAX_LANES];
+  for (int s = 0; s < S; ++s) {
+    carry_batch_reset_lane(batch, s, NULL, NULL);
+  }
+  const double start = bench_now_ns();
+  for (size_t t = 0; t < n; t += (size_t)block) {
+    const size_t count = n - t < (size_t)block ? n - t : (size_t)block;
+    for (int s = 0; s < S; ++s) {
+      lanes_in[s] = in + t;
+      lanes_out[s] = out + t;  // the outputs are not looked at
+    }
+    carry_batch_process(batch, lanes_in, NULL, lanes_out, (uint32_t)count);
+  }
+  return (bench_now_ns() - start) / ((double)n * S);
+}
+
 static int compare_doubles(const void *a, const void *b)
 {
   const double x = *(const double *)a, y = *(const double *)b;
@@ -316,6 +341,9 @@ static double run_rounds(const bench_options *opt, bench_case *cases,
   peak_rate(kernels, 0.1); // wake the clocks
   for (int k = 0; k < n_cases; ++k) { // warm caches
     time_round(cases[k].stream, in, out, n / 10, opt->block);
+    if (cases[k].batch) {
+      time_batch_round(cases[k].batch, in, out, n / 10, opt->block);
+    }
   }
   for (int r = 0; r < opt->n_rounds; ++r) {
     peaks[r] = peak_rate(kernels, 0.03);
@@ -325,6 +353,10 @@ static double run_rounds(const bench_options *opt, bench_case *cases,
       cases[k].ns_per_sample[r] =
         time_round(cases[k].stream, in, out, n, opt->block);
       cases[k].efficiency[r] = macs / (cases[k].ns_per_sample[r] * peaks[r]);
+      if (cases[k].batch) {
+        cases[k].batch_ns[r] =
+          time_batch_round(cases[k].batch, in, out, n, opt->block);
+      }
       if (cases[k].pair[0]) {
         carry_stream_reset(cases[k].pair[0]);
         carry_stream_reset(cases[k].pair[1]);
@@ -339,6 +371,17 @@ static double run_rounds(const bench_options *opt, bench_case *cases,
 
 /* ------------------------------------------------------------------------ */
 /* Report */
+
+/** The median over the rounds of the one-stream ns over the lockstep ns
+    per stream of the same round. */
+static double batch_speedup(const bench_case *c, int n_rounds)
+{
+  double ratios[BENCH_MAX_ROUNDS];
+  for (int r = 0; r < n_rounds; ++r) {
+    ratios[r] = c->ns_per_sample[r] / c->batch_ns[r];
+  }
+  return bench_median(ratios, n_rounds);
+}
 
 static bool has_target(const bench_case *c)
 {
@@ -374,6 +417,15 @@ static void print_table(const bench_options *opt, const bench_case *cases,
          carry_kernels_name(kernels), opt->block, opt->seconds, opt->n_rounds);
   printf("peak: %.1f multiply-adds per ns (8-lane vectors, median of the "
          "rounds' own measurements)\n", peak);
+  if (opt->n_streams) {
+    printf("lockstep: %d streams in one batch, ns per sample per stream; "
+           "speed-up: one stream's ns / that, median of the rounds\n",
+           opt->n_streams);
+  }
+  if (opt->is_stereo) {
+    printf("stereo: two streams in step (carry_stream_process_pair), their "
+           "time over one stream's, median of the rounds; goal 1.3x\n");
+  }
   if (has_target(&cases[0])) {
     printf("reference: issue 8's figures from AMD EPYC (AVX2, FMA); exact "
            "against the best exact\nof RTNeural and NAM, fast against "
@@ -392,6 +444,10 @@ static void print_table(const bench_options *opt, const bench_case *cases,
            carry_quality_name(c->quality), macs, ns, 1e9 / BENCH_RATE / ns,
            100.0 * bench_median(c->efficiency, opt->n_rounds));
     print_goal_cells(c, ns);
+    if (c->batch) {
+      printf("  lockstep %.1f ns %.2fx", bench_median(c->batch_ns, opt->n_rounds),
+             batch_speedup(c, opt->n_rounds));
+    }
     if (c->pair[0]) {
       const double ratio = bench_median(c->stereo_ratio, opt->n_rounds);
       printf("  stereo %.2fx %s", ratio, ratio <= 1.3 ? "met" : "MISSED");
@@ -455,6 +511,16 @@ static void print_json(const bench_options *opt, const bench_case *cases,
            1e9 / BENCH_RATE / ns,
            bench_median(c->efficiency, opt->n_rounds));
     print_json_target(c, ns);
+    if (c->batch) {
+      printf(", \"streams\": %d, \"lockstep_ns_per_sample\": %.2f, "
+             "\"lockstep_speedup\": %.3f", opt->n_streams,
+             bench_median(c->batch_ns, opt->n_rounds),
+             batch_speedup(c, opt->n_rounds));
+    }
+    if (c->pair[0]) {
+      printf(", \"stereo_ratio\": %.3f",
+             bench_median(c->stereo_ratio, opt->n_rounds));
+    }
     printf("}");
   }
   printf("\n]}\n");
@@ -486,6 +552,9 @@ static void print_help(void)
     "                       found on LV2_PATH) against bare streams of the\n"
     "                       same model: the first --model, or the standard\n"
     "                       LSTM-32; prints the plugin's overhead in percent\n"
+    "  -S, --streams N      also time N streams (1 to 16) in a lockstep batch,\n"
+    "                       as `carry process` runs a batch of files: ns per\n"
+    "                       sample per stream and the speed-up over one stream\n"
     "      --stereo         also time two streams of each model in step\n"
     "                       (carry_stream_process_pair, as the stereo\n"
     "                       plugin runs them) and print their time over one\n"
@@ -568,7 +637,14 @@ static int parse_option(int c, const char *arg, bench_options *opt)
     opt->ratios[opt->n_ratios++] = seconds;
     return -1;
   case 'p': opt->is_plugin = true; return -1;
-  case 'S': opt->is_stereo = true; return -1;
+  case 'T': opt->is_stereo = true; return -1;
+  case 'S':
+    if (!cli_parse_long(arg, 1, CARRY_MAX_LANES, &value)) {
+      return cli_usage_error("--streams must be 1 to %d, not '%s'",
+                             CARRY_MAX_LANES, arg);
+    }
+    opt->n_streams = (int)value;
+    return -1;
   case 'j': opt->is_json = true; return -1;
   case 'h': print_help(); return CLI_EXIT_OK;
   default: return cli_bad_option();
@@ -586,7 +662,8 @@ static int parse_args(int argc, char **argv, bench_options *opt)
     {"quality", required_argument, NULL, 'q'},
     {"rate-ratio", required_argument, NULL, 'R'},
     {"plugin", no_argument, NULL, 'p'},
-    {"stereo", no_argument, NULL, 'S'},
+    {"stereo", no_argument, NULL, 'T'},
+    {"streams", required_argument, NULL, 'S'},
     {"json", no_argument, NULL, 'j'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -595,7 +672,7 @@ static int parse_args(int argc, char **argv, bench_options *opt)
                          .qualities = BENCH_EXACT | BENCH_FAST};
   cli_getopt_reset();
   int c = 0;
-  while ((c = getopt_long(argc, argv, "m:s:r:b:k:q:R:ph", options, NULL)) !=
+  while ((c = getopt_long(argc, argv, "m:s:r:b:k:q:R:S:ph", options, NULL)) !=
          -1) {
     const int code = parse_option(c, optarg, opt);
     if (code >= 0) {
@@ -636,6 +713,14 @@ static int create_streams(const bench_options *opt, bench_case *cases,
       return cli_error(CLI_EXIT_FAILED, "%s", err.message);
     }
     carry_stream_set_quality(cases[k].stream, cases[k].quality);
+    if (opt->n_streams && cases[k].ratio == 1.0) {
+      cases[k].batch = carry_batch_create(cases[k].model, opt->n_streams,
+                                          opt->kernels, &err);
+      if (!cases[k].batch) {
+        return cli_error(CLI_EXIT_FAILED, "%s", err.message);
+      }
+      carry_batch_set_quality(cases[k].batch, cases[k].quality);
+    }
     for (int c = 0; opt->is_stereo && cases[k].ratio == 1.0 && c < 2; ++c) {
       cases[k].pair[c] = carry_stream_create_with(
         cases[k].model, (uint32_t)opt->block, opt->kernels, &err);
@@ -699,6 +784,7 @@ int carry_bench(int argc, char **argv)
     carry_stream_free(cases[k].stream);
     carry_stream_free(cases[k].pair[0]);
     carry_stream_free(cases[k].pair[1]);
+    carry_batch_free(cases[k].batch);
     if (cases[k].owns_model) {
       carry_model_free(cases[k].model);
     }

@@ -32,6 +32,7 @@ typedef struct bench_options {
   bool is_json;
   bool is_plugin;        ///< Time the LV2 plugin against the bare core
   bool is_stereo;        ///< Also time two streams in step per model
+  int n_streams;         ///< --streams: lanes of a lockstep batch, or 0
   const char *files[BENCH_MAX_FILES];
   int n_files;
   double ratios[BENCH_MAX_RATIOS];  ///< Corrected streams' rate ratios

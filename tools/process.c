@@ -721,20 +721,28 @@ static void free_job(process_job *job)
 static void describe_run(const process_job *job, const process_args *args,
                          char *text, size_t size)
 {
+  process_describe(job->shared, args, &job->audio, job->streams[0], text,
+                   size);
+}
+
+void process_describe(const process_model *prepared, const process_args *args,
+                      const audio_job *audio, const carry_rate_stream *stream,
+                      char *text, size_t size)
+{
   char summary[256];
-  audio_job_describe(&job->audio, summary, sizeof(summary));
+  audio_job_describe(audio, summary, sizeof(summary));
   char rate[160];
-  carry_rate_stream_describe(job->streams[0], rate, sizeof(rate));
+  carry_rate_stream_describe(stream, rate, sizeof(rate));
   char normalized[96] = "";
   if (args->is_normalized) {
-    const carry_model_spec *spec = carry_model_get_spec(job->shared->model);
+    const carry_model_spec *spec = carry_model_get_spec(prepared->model);
     snprintf(normalized, sizeof(normalized), ", normalized by %+.2f dB "
-             "(loudness %.2f dB, %s)", (double)job->shared->normalize_gain_db,
+             "(loudness %.2f dB, %s)", (double)prepared->normalize_gain_db,
              (double)spec->loudness_db,
              spec->is_loudness_measured ? "measured" : "from the file");
   }
   snprintf(text, size, "%s%s; %s%s%s", summary, normalized, rate,
-           job->audio.latency ? " (compensated)" : "",
+           audio->latency ? " (compensated)" : "",
            args->quality == CARRY_QUALITY_FAST ? "; fast quality" : "");
 }
 

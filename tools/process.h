@@ -98,6 +98,41 @@ struct audio_job;
     open: the tail is counted at the input's rate). */
 void process_audio_options(struct audio_job *audio, const process_args *args);
 
+/** A file's closing report: frames, time, peak, the gain --normalize
+    added, what ran at the file's rate (`stream`: one of its channels). */
+void process_describe(const process_model *prepared, const process_args *args,
+                      const struct audio_job *audio,
+                      const carry_rate_stream *stream, char *text,
+                      size_t size);
+
+/** Where a batch's workers take their files from and report them to
+    (process_batch.c), for process_lockstep_work(). */
+struct batch_item;
+typedef struct process_feed {
+  /// The next file, or NULL when there is none or Ctrl-C was pressed.
+  const struct batch_item *(*take)(void *context);
+  /// A file done: `status` is its exit code, `outcome` filled on success.
+  void (*finish)(void *context, const struct batch_item *item, int status,
+                 const process_outcome *outcome);
+  void *context;
+} process_feed;
+
+/** Whether a batch may run its files in lockstep groups: the model's core
+    (not a plugin), at the default kernels and quality. */
+bool process_lockstep_fits(const process_model *prepared,
+                           const process_args *args);
+
+/** One worker of a batch in lockstep: takes files from `feed` and runs
+    their channels as the lanes of one carry_batch, a lane refilled with
+    the next file's channel when one ends, each output byte for byte what
+    process_one_file() writes.  A file the lanes cannot run bit for bit
+    (another sample rate than the model's, more channels than lanes, a
+    lossy output format) goes through process_one_file().  Returns an exit
+    code for a failure of the worker itself (memory), reported. */
+int process_lockstep_work(const process_model *prepared,
+                          const process_args *args, const process_feed *feed,
+                          atomic_uint_least64_t *meter);
+
 /** True when the arguments ask for an LV2 plugin rather than the core. */
 bool process_uses_plugin(const process_args *args);
 

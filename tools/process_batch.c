@@ -2,8 +2,10 @@
   carry process with -o: the files of a batch plan on worker threads that
   share one prepared model, with a progress bar or progress lines.
 
-  Each file gets fresh streams, so its output is the same whatever the
-  number of workers or the order they finish in.
+  Each file gets fresh streams (with the model's core: lanes of a worker's
+  lockstep batch, process_lockstep.c, which give the same bits), so its
+  output is the same whatever the number of workers or the order they
+  finish in.
 */
 
 #include "batch.h"
@@ -34,6 +36,7 @@ typedef struct batch_run {
   const process_args *args;
   const process_model *model;
   bool is_terminal;            ///< A bar on stderr, else a line per file
+  bool is_lockstep;            ///< Workers run files in lockstep groups
   pthread_mutex_t lock;
   pthread_cond_t changed;      ///< A file finished or a worker stopped
   size_t next;                 ///< The next item to hand out
@@ -162,28 +165,52 @@ static int process_item(batch_run *run, const batch_item *item,
                           item->out_path, &run->meter, outcome);
 }
 
-static void *work(void *context)
+/** The next item for a worker (process_feed's take). */
+static const batch_item *take_next(void *context)
 {
   batch_run *run = context;
   pthread_mutex_lock(&run->lock);
-  for (const batch_item *item = take_item(run); item;
-       item = take_item(run)) {
-    pthread_mutex_unlock(&run->lock);
-    process_outcome outcome;
-    memset(&outcome, 0, sizeof(outcome));
-    const int status = process_item(run, item, &outcome);
-    pthread_mutex_lock(&run->lock);
-    /* An interrupted file is neither done nor failed: it was stopped. */
-    if (status == CLI_EXIT_OK) {
-      ++run->counts.n_processed;
-      run->counts.seconds_of_audio += outcome.seconds_of_audio;
-      report_file(run, run->counts.n_processed + run->counts.n_failed, item,
-                  &outcome);
-    } else if (!cli_interrupted()) {
-      ++run->counts.n_failed;
-    }
-    pthread_cond_signal(&run->changed);
+  const batch_item *item = take_item(run);
+  pthread_mutex_unlock(&run->lock);
+  return item;
+}
+
+/** Counts and reports a file a worker is done with (process_feed's
+    finish); `outcome` may be NULL when `status` is a failure. */
+static void finish_item(void *context, const batch_item *item, int status,
+                        const process_outcome *outcome)
+{
+  batch_run *run = context;
+  pthread_mutex_lock(&run->lock);
+  /* An interrupted file is neither done nor failed: it was stopped. */
+  if (status == CLI_EXIT_OK) {
+    ++run->counts.n_processed;
+    run->counts.seconds_of_audio += outcome->seconds_of_audio;
+    report_file(run, run->counts.n_processed + run->counts.n_failed, item,
+                outcome);
+  } else if (!cli_interrupted()) {
+    ++run->counts.n_failed;
   }
+  pthread_cond_signal(&run->changed);
+  pthread_mutex_unlock(&run->lock);
+}
+
+static void *work(void *context)
+{
+  batch_run *run = context;
+  const process_feed feed = {take_next, finish_item, run};
+  if (run->is_lockstep) {
+    process_lockstep_work(run->model, run->args, &feed, &run->meter);
+  } else {
+    for (const batch_item *item = take_next(run); item;
+         item = take_next(run)) {
+      process_outcome outcome;
+      memset(&outcome, 0, sizeof(outcome));
+      const int status = process_item(run, item, &outcome);
+      finish_item(run, item, status, &outcome);
+    }
+  }
+  pthread_mutex_lock(&run->lock);
   --run->n_running;
   pthread_cond_signal(&run->changed);
   pthread_mutex_unlock(&run->lock);
@@ -287,6 +314,7 @@ static int run_plan(const batch_plan *plan, const process_args *args)
   int status = process_model_prepare(&model, args);
   if (status == CLI_EXIT_OK) {
     run.model = &model;
+    run.is_lockstep = process_lockstep_fits(&model, args);
     pthread_mutex_init(&run.lock, NULL);
     pthread_cond_init(&run.changed, NULL);
     cli_clear_line_before_messages(run.is_terminal);
