@@ -4,7 +4,9 @@
   - an interposer (interposer.c) replaces malloc, calloc, realloc, free,
     aligned_alloc, posix_memalign, memalign and the pthread lock functions
     for the whole process and counts calls made while carry_stream_process
-    runs (after a warm-up): there must be none;
+    (and its stereo and lockstep forms, carry_stream_process_pair and
+    carry_batch_process, in both qualities) runs (after a warm-up): there
+    must be none;
   - the processing then runs again in a child process under a seccomp
     filter that kills it on any system call but exit: if it survives, the
     audio path made no system call at all.
@@ -34,6 +36,7 @@ enum { N_SAMPLES = 12000, MAX_BLOCK = 512 };
 typedef struct {
   carry_model *model;
   carry_stream *left, *right;
+  carry_batch *batch;  ///< Three lanes of the model; NULL where refused
 } channel_pair;
 
 static float in[N_SAMPLES], out[N_SAMPLES];
@@ -49,6 +52,19 @@ static void process_all(channel_pair *pairs, int n_pairs, uint64_t seed)
       carry_stream_process(pairs[p].left, in + t, knobs, out + t, (uint32_t)n);
       carry_stream_process(pairs[p].right, in + t, NULL, out + t, (uint32_t)n);
       carry_stream_reset(pairs[p].right);
+      const carry_quality q = t % 2 ? CARRY_QUALITY_FAST : CARRY_QUALITY_EXACT;
+      carry_stream_set_quality(pairs[p].left, q);
+      carry_stream_set_quality(pairs[p].right, q);
+      carry_stream_process_pair(pairs[p].left, pairs[p].right, in + t, in + t,
+                                knobs, out + t, out + t, (uint32_t)n);
+      if (pairs[p].batch) {
+        const float *lanes_in[3] = {in + t, NULL, in + t};
+        float *lanes_out[3] = {out + t, out + t, out + t};
+        carry_batch_set_quality(pairs[p].batch, q);
+        carry_batch_process(pairs[p].batch, lanes_in, knobs, lanes_out,
+                            (uint32_t)n);
+        carry_batch_reset_lane(pairs[p].batch, 2, pairs[p].left, NULL);
+      }
       t += n;
     }
   }
@@ -72,6 +88,7 @@ static int make_pairs(channel_pair *pairs)
                                                NULL);
       pairs[n].right = carry_stream_create_with(models[m], MAX_BLOCK,
                                                 kernels[k], NULL);
+      pairs[n].batch = carry_batch_create(models[m], 3, kernels[k], NULL);
     }
   }
   return n;
@@ -115,6 +132,7 @@ static void free_pairs(channel_pair *pairs, int n)
   for (int p = 0; p < n; ++p) {
     carry_stream_free(pairs[p].left);
     carry_stream_free(pairs[p].right);
+    carry_batch_free(pairs[p].batch);
     carry_model_free(pairs[p].model);
   }
 }
@@ -181,7 +199,7 @@ int main(void)
   interposer = shared; // the seccomp child counts into the same place
   check_interposer_works();
   test_signal(in, N_SAMPLES, 8);
-  channel_pair pairs[16];
+  channel_pair pairs[16] = {{0}};
   int n_pairs = make_pairs(pairs);
   n_pairs += make_corrected_pairs(pairs + n_pairs);
   check_no_calls(pairs, n_pairs);
