@@ -145,9 +145,12 @@ gru_accumulate_pair(v8f *acc_a, v8f *acc_b, const int part,
 /** One group of 8 units for two streams, as gru_tile() for each. */
 static inline __attribute__((always_inline)) void
 gru_pair_group(const carry_packed_layer *layer, int g, const float *xa,
-               const float *xb, const float *ha, const float *hb, float *ya,
+               const float *xb, const float *ha, const float *hb,
+               const carry_lane *a, const carry_lane *b, float *ya,
                float *yb, v8f *check_a, v8f *check_b)
 {
+  (void)a;  // a GRU has no c
+  (void)b;
   const int I = layer->n_in;
   const size_t Gp = (size_t)layer->n_rows;
   const float *w = layer->kernel + 24 * g;
@@ -173,22 +176,5 @@ void carry_gru_pair_chunk(const carry_packed_layer *layer, int x_stride,
                           int n_samples, const carry_lane *a,
                           const carry_lane *b)
 {
-  const size_t Hp = (size_t)layer->n_padded;
-  const int n_groups = layer->n_padded / 8;
-  const float *ha = a->h, *hb = b->h;
-  for (size_t t = 0; t < (size_t)n_samples; ++t) {
-    const float *xa = a->x + t * (size_t)x_stride;
-    const float *xb = b->x + t * (size_t)x_stride;
-    float *ya = a->y + t * Hp, *yb = b->y + t * Hp;
-    v8f check_a = v_set1(0.0f), check_b = v_set1(0.0f);
-    for (int g = 0; g < n_groups; ++g) {
-      gru_pair_group(layer, g, xa, xb, ha, hb, ya, yb, &check_a, &check_b);
-    }
-    carry_recover_lane(a, Hp, ya, !v_any_nan(check_a));
-    carry_recover_lane(b, Hp, yb, !v_any_nan(check_b));
-    ha = ya;
-    hb = yb;
-  }
-  memcpy(a->h, ha, Hp * sizeof(float));
-  memcpy(b->h, hb, Hp * sizeof(float));
+  carry_pair_chunk(layer, x_stride, n_samples, a, b, gru_pair_group);
 }

@@ -210,6 +210,43 @@ static inline void carry_recover_lane(const carry_lane *lane, size_t Hp,
   }
 }
 
+/** One group of 8 units of a recurrent layer for two streams in step: the
+    inputs xa, xb, the states ha, hb, the lanes (for an LSTM's c), the
+    output rows ya, yb; each stream's non-finite check is added to. */
+typedef void (*carry_pair_group_fn)(const carry_packed_layer *layer, int g,
+                                    const float *xa, const float *xb,
+                                    const float *ha, const float *hb,
+                                    const carry_lane *a, const carry_lane *b,
+                                    float *ya, float *yb, v8f *check_a,
+                                    v8f *check_b);
+
+/** A chunk of two streams in step, sample by sample, group by group: the
+    loop an LSTM's and a GRU's pair kernels share. */
+static inline __attribute__((always_inline)) void
+carry_pair_chunk(const carry_packed_layer *layer, int x_stride, int n_samples,
+                 const carry_lane *a, const carry_lane *b,
+                 carry_pair_group_fn group)
+{
+  const size_t Hp = (size_t)layer->n_padded;
+  const int n_groups = layer->n_padded / 8;
+  const float *ha = a->h, *hb = b->h;
+  for (size_t t = 0; t < (size_t)n_samples; ++t) {
+    const float *xa = a->x + t * (size_t)x_stride;
+    const float *xb = b->x + t * (size_t)x_stride;
+    float *ya = a->y + t * Hp, *yb = b->y + t * Hp;
+    v8f check_a = v_set1(0.0f), check_b = v_set1(0.0f);
+    for (int g = 0; g < n_groups; ++g) {
+      group(layer, g, xa, xb, ha, hb, a, b, ya, yb, &check_a, &check_b);
+    }
+    carry_recover_lane(a, Hp, ya, !v_any_nan(check_a));
+    carry_recover_lane(b, Hp, yb, !v_any_nan(check_b));
+    ha = ya;
+    hb = yb;
+  }
+  memcpy(a->h, ha, Hp * sizeof(float));
+  memcpy(b->h, hb, Hp * sizeof(float));
+}
+
 /** The state `taps` before the sample written to `slot` of a ring of D
     states of n (a multiple of 8) floats: with one tap, that past state
     itself (no arithmetic, so a whole ratio runs each interleaved

@@ -145,23 +145,5 @@ void carry_lstm_pair_chunk(const carry_packed_layer *layer, int x_stride,
                            int n_samples, const carry_lane *a,
                            const carry_lane *b)
 {
-  const size_t Hp = (size_t)layer->n_padded;
-  const int n_groups = layer->n_padded / 8;
-  const float *ha = a->h, *hb = b->h;
-  for (size_t t = 0; t < (size_t)n_samples; ++t) {
-    const float *xa = a->x + t * (size_t)x_stride;
-    const float *xb = b->x + t * (size_t)x_stride;
-    float *ya = a->y + t * Hp, *yb = b->y + t * Hp;
-    v8f check_a = v_set1(0.0f), check_b = v_set1(0.0f);
-    for (int g = 0; g < n_groups; ++g) {
-      lstm_pair_group(layer, g, xa, xb, ha, hb, a, b, ya, yb, &check_a,
-                      &check_b);
-    }
-    carry_recover_lane(a, Hp, ya, !v_any_nan(check_a));
-    carry_recover_lane(b, Hp, yb, !v_any_nan(check_b));
-    ha = ya;
-    hb = yb;
-  }
-  memcpy(a->h, ha, Hp * sizeof(float));
-  memcpy(b->h, hb, Hp * sizeof(float));
+  carry_pair_chunk(layer, x_stride, n_samples, a, b, lstm_pair_group);
 }
