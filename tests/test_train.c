@@ -278,6 +278,21 @@ static void test_resume(void)
   resumed = resume_to(checkpoint, data, 4);
   check_resumed(straight, resumed, "resumed in the middle of epoch 2");
   carry_trainer_free(resumed);
+
+  // Ctrl-C after an epoch's last batch, before its validation: the
+  // checkpoint holds every batch done (found by `carry train`'s test
+  // on a loaded machine, where it was refused as impossible)
+  stopped = carry_trainer_create(&s, data, &err);
+  stop = (stopper){0, 8};
+  CHECK(!carry_trainer_run(stopped, checkpoint, stop_early, &stop, &err),
+        "%s", err.message);
+  CHECK(carry_trainer_progress(stopped)->stop == CARRY_TRAIN_INTERRUPTED &&
+          carry_trainer_progress(stopped)->batch == 4,
+        "the callback did not stop the run after an epoch's last batch");
+  carry_trainer_free(stopped);
+  resumed = resume_to(checkpoint, data, 4);
+  check_resumed(straight, resumed, "resumed after the last batch of epoch 2");
+  carry_trainer_free(resumed);
   carry_trainer_free(straight);
   carry_train_data_free(data);
 }

@@ -405,14 +405,16 @@ static carry_status get_arrays(reader *r, carry_trainer *t, const char *path,
   return CARRY_SUCCESS;
 }
 
-/** A position a trainer of these settings and data can be in. */
+/** A position a trainer of these settings and data can be in.  `batch` may
+    equal the number of batches: a run stopped after an epoch's last batch
+    and before its validation, which a resumed run does first. */
 static carry_status check_position(const carry_trainer *t, const char *path,
                                    carry_error *err)
 {
   const train_position *p = &t->pos;
   const int n_batches = (t->split.n_segments + t->settings.batch_size - 1) /
                         t->settings.batch_size;
-  if (p->epoch < 0 || p->batch < 0 || p->batch >= n_batches ||
+  if (p->epoch < 0 || p->batch < 0 || p->batch > n_batches ||
       !(p->lr > 0.0 && p->lr <= 1.0) || p->epochs_since_best < 0 ||
       p->epochs_since_lr_change < 0) {
     return carry_fail(err, CARRY_ERR_VALUE, "checkpoint '%s' holds an "
