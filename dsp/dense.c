@@ -96,12 +96,69 @@ static void dense_single(const carry_packed_layer *layer, const float *x,
   }
 }
 
+/** The eight sums of v[0..7]'s lanes, sum k in lane k, each in the same
+    order (pairs, then pairs of pairs, then the two halves). */
+static v8f sum_lanes_of_8(const v8f *v)
+{
+  v8f pairs[4], quads[2];
+  for (int k = 0; k < 4; ++k) {
+    const v8f a = v[2 * k], b = v[2 * k + 1];
+    pairs[k] = __builtin_shufflevector(a, b, 0, 2, 8, 10, 4, 6, 12, 14) +
+               __builtin_shufflevector(a, b, 1, 3, 9, 11, 5, 7, 13, 15);
+  }
+  for (int k = 0; k < 2; ++k) {
+    const v8f a = pairs[2 * k], b = pairs[2 * k + 1];
+    quads[k] = __builtin_shufflevector(a, b, 0, 2, 8, 10, 4, 6, 12, 14) +
+               __builtin_shufflevector(a, b, 1, 3, 9, 11, 5, 7, 13, 15);
+  }
+  // quads[0] = s0 s1 s2 s3 | t0 t1 t2 t3 halves of samples 0-3, quads[1]
+  // likewise for 4-7: each sample's two half sums are 4 lanes apart
+  const v8f lo = __builtin_shufflevector(quads[0], quads[1], 0, 1, 2, 3, 8, 9,
+                                         10, 11);
+  const v8f hi = __builtin_shufflevector(quads[0], quads[1], 4, 5, 6, 7, 12,
+                                         13, 14, 15);
+  return lo + hi;
+}
+
+/** One output of a layer whose input rows are padded to whole vectors
+    (zero weights there): eight samples at a time, each sample's products
+    in a vector of its own, summed across in one go. */
+static void dense_single_padded(const carry_packed_layer *layer,
+                                const float *x, int x_stride, int n_samples,
+                                float *y)
+{
+  const int Hp = layer->n_padded, Ip = carry_round_lanes(layer->n_in);
+  const v8f bias = v_set1(layer->bias[0]);
+  for (int t0 = 0; t0 < n_samples; t0 += 8) {
+    const int n = n_samples - t0 < 8 ? n_samples - t0 : 8;
+    v8f products[8];
+    for (int t = 0; t < 8; ++t) {
+      const float *row = x + (size_t)(t0 + (t < n ? t : 0)) * (size_t)x_stride;
+      v8f acc = v_load(row) * v_load(layer->kernel_t);
+      for (int i = 8; i < Ip; i += 8) {
+        acc += v_load(row + i) * v_load(layer->kernel_t + i);
+      }
+      products[t] = acc;
+    }
+    float lanes[8];
+    v_store(lanes, activate(layer->activation, bias + sum_lanes_of_8(products)));
+    for (int t = 0; t < n; ++t) {
+      y[(size_t)(t0 + t) * (size_t)Hp] = lanes[t];
+    }
+  }
+}
+
 void carry_dense_chunk(const carry_packed_layer *layer, const float *x,
                        int x_stride, int n_samples, float *y)
 {
   const int Hp = layer->n_padded;
   if (layer->n_units == 1 && layer->activation != CARRY_ACT_SOFTMAX) {
-    dense_single(layer, x, x_stride, n_samples, y);
+    // rows of a previous layer's output are padded with finite values
+    if (x_stride >= carry_round_lanes(layer->n_in)) {
+      dense_single_padded(layer, x, x_stride, n_samples, y);
+    } else {
+      dense_single(layer, x, x_stride, n_samples, y);
+    }
     return;
   }
   for (int t = 0; t < n_samples; ++t) {

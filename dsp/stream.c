@@ -565,7 +565,9 @@ static void load_inputs(carry_stream *s, const float *in, const float *knobs,
   for (int t = 0; t < n_samples; ++t) {
     float *row = s->x0 + (size_t)t * (size_t)N;
     row[0] = isfinite(in[t]) ? in[t] * s->model->in_gain : 0.0f;
-    memcpy(row + 1, knobs, (size_t)(N - 1) * sizeof(float));
+    for (int k = 1; k < N; ++k) {  // a loop: a call to memcpy cost more
+      row[k] = knobs[k - 1];
+    }
   }
 }
 
