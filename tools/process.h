@@ -115,6 +115,10 @@ typedef struct process_feed {
   void (*finish)(void *context, const struct batch_item *item, int status,
                  const process_outcome *outcome);
   void *context;
+  /// Lanes a lockstep worker fills at most while it runs other files: a
+  /// batch's files spread over its workers instead of the first taking
+  /// them all (CARRY_MAX_LANES: no limit)
+  int max_lanes;
 } process_feed;
 
 /** Whether a batch may run its files in lockstep groups: the model's core

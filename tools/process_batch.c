@@ -37,6 +37,7 @@ typedef struct batch_run {
   const process_model *model;
   bool is_terminal;            ///< A bar on stderr, else a line per file
   bool is_lockstep;            ///< Workers run files in lockstep groups
+  int max_lanes;               ///< process_feed's, for each lockstep worker
   pthread_mutex_t lock;
   pthread_cond_t changed;      ///< A file finished or a worker stopped
   size_t next;                 ///< The next item to hand out
@@ -198,7 +199,7 @@ static void finish_item(void *context, const batch_item *item, int status,
 static void *work(void *context)
 {
   batch_run *run = context;
-  const process_feed feed = {take_next, finish_item, run};
+  const process_feed feed = {take_next, finish_item, run, run->max_lanes};
   if (run->is_lockstep) {
     process_lockstep_work(run->model, run->args, &feed, &run->meter);
   } else {
@@ -245,6 +246,13 @@ static int start_workers(batch_run *run, pthread_t *threads, int n_jobs)
 {
   const size_t n_files = n_to_process(run->plan);
   const int n_wanted = (size_t)n_jobs < n_files ? n_jobs : (int)n_files;
+  // a fair share of the files each, but never fewer than one vector of
+  // lanes (fewer cost as much) nor more than a batch holds
+  const size_t share = n_wanted ? (n_files + (size_t)n_wanted - 1) /
+                                    (size_t)n_wanted
+                                : 1;
+  run->max_lanes = share < 8 ? 8 : share > CARRY_MAX_LANES ? CARRY_MAX_LANES
+                                                          : (int)share;
   int n_started = 0;
   pthread_mutex_lock(&run->lock);
   for (; n_started < n_wanted; ++n_started) {

@@ -344,13 +344,23 @@ static void run_alone(lockstep_group *g, const batch_item *item)
   g->feed->finish(g->feed->context, item, status, &outcome);
 }
 
-/** Takes files while lanes are free; a file waits in `*waiting` until
+/** Lanes the group may still fill: up to the feed's share while some
+    run, all of them when none does (so that a file of more channels than
+    the share still gets in). */
+static int lanes_open(const lockstep_group *g)
+{
+  const int used = LOCKSTEP_LANES - g->n_free;
+  const int open = used == 0 ? g->n_free : g->feed->max_lanes - used;
+  return open < g->n_free ? open : g->n_free;
+}
+
+/** Takes files while lanes are open; a file waits in `*waiting` until
     enough are. */
 static void refill(lockstep_group *g, lockstep_file **waiting)
 {
-  while (g->n_free > 0) {
+  while (lanes_open(g) > 0) {
     if (*waiting) {
-      if ((*waiting)->audio.n_channels > g->n_free) {
+      if ((*waiting)->audio.n_channels > lanes_open(g)) {
         return;
       }
       place_file(g, *waiting);
