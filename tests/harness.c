@@ -120,6 +120,28 @@ carry_model *test_random_model(carry_layer_type type, int n_units,
   return model;
 }
 
+carry_model *test_hostile_model(carry_layer_type type)
+{
+  carry_model_spec spec;
+  carry_model_spec_init(&spec);
+  spec.n_layers = 3;
+  spec.layers[0] = (carry_layer_spec){.type = CARRY_LAYER_DENSE, .n_units = 2};
+  spec.layers[1] = (carry_layer_spec){.type = type, .n_units = 4};
+  spec.layers[2] = (carry_layer_spec){.type = CARRY_LAYER_DENSE, .n_units = 1};
+  carry_model *model = carry_model_create(&spec, NULL);
+  test_rng rng = test_rng_new(11);
+  test_randomize_model(model, &rng, 1.0f, false);
+  carry_layer_weights dense = carry_model_layer(model, 0);
+  carry_layer_weights recurrent = carry_model_layer(model, 1);
+  dense.kernel[0] = 3e30f;
+  dense.kernel[1] = -3e30f;
+  for (int k = 0; k < 2 * recurrent.n_rows; ++k) {
+    recurrent.kernel[k] = fabsf(recurrent.kernel[k]) * 1e-30f;
+  }
+  carry_model_prepare(model, NULL);
+  return model;
+}
+
 void test_signal(float *x, size_t n, uint64_t seed)
 {
   test_rng rng = test_rng_new(seed);

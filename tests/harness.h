@@ -54,6 +54,11 @@ carry_model *test_random_model(carry_layer_type type, int n_units,
                                int n_stacked, int n_inputs, bool has_skip,
                                test_rng *rng);
 
+/** Dense(2) whose weights overflow to +inf and -inf for an input sample
+    near 1e9, then a recurrent layer of `type` (4 units, whose sums then
+    meet inf - inf), then dense(1): the stream must come back from it. */
+carry_model *test_hostile_model(carry_layer_type type);
+
 /** A test signal: a few decaying tones, a chirp and noise, peak ~0.8. */
 void test_signal(float *x, size_t n, uint64_t seed);
 

@@ -161,34 +161,9 @@ static void test_non_finite_input(const carry_model *model)
 /** A dense layer that overflows (on a finite but absurd input sample) to +inf and -inf feeds an LSTM, whose
     gates then compute inf - inf = NaN: the state must go back to the
     initial state, not stay NaN (and the output silent) for ever. */
-/** Dense(2) whose weights overflow to +inf and -inf for an input near
-    1e9, then a recurrent layer of `type` (whose sums then meet inf - inf),
-    then dense(1). */
-static carry_model *hostile_model(carry_layer_type type)
-{
-  carry_model_spec spec;
-  carry_model_spec_init(&spec);
-  spec.n_layers = 3;
-  spec.layers[0] = (carry_layer_spec){.type = CARRY_LAYER_DENSE, .n_units = 2};
-  spec.layers[1] = (carry_layer_spec){.type = type, .n_units = 4};
-  spec.layers[2] = (carry_layer_spec){.type = CARRY_LAYER_DENSE, .n_units = 1};
-  carry_model *model = carry_model_create(&spec, NULL);
-  test_rng rng = test_rng_new(11);
-  test_randomize_model(model, &rng, 1.0f, false);
-  carry_layer_weights dense = carry_model_layer(model, 0);
-  carry_layer_weights recurrent = carry_model_layer(model, 1);
-  dense.kernel[0] = 3e30f;
-  dense.kernel[1] = -3e30f;
-  for (int k = 0; k < 2 * recurrent.n_rows; ++k) {
-    recurrent.kernel[k] = fabsf(recurrent.kernel[k]) * 1e-30f;
-  }
-  carry_model_prepare(model, NULL);
-  return model;
-}
-
 static void test_hostile_weights(void)
 {
-  carry_model *model = hostile_model(CARRY_LAYER_LSTM);
+  carry_model *model = test_hostile_model(CARRY_LAYER_LSTM);
   static float in[8192], out[8192], clean[8192];
   for (int k = 0; k < 8192; ++k) {
     in[k] = 0.5f * sinf((float)k * 0.05f);
@@ -316,7 +291,7 @@ static void test_pairs(void)
     hostile[t] = NAN;
     hostile[t + 1] = 3e38f;
     hostile[t + 2] = -INFINITY;
-    hostile[t + 3] = 1e9f;  // overflows in hostile_model()
+    hostile[t + 3] = 1e9f;  // overflows in test_hostile_model()
   }
   test_signal(other, N_SAMPLES, 7);
   test_rng rng = test_rng_new(31);
@@ -350,7 +325,7 @@ static void test_pairs(void)
     carry_model_free(model);
   }
   for (int type = CARRY_LAYER_LSTM; type <= CARRY_LAYER_GRU; ++type) {
-    carry_model *model = hostile_model((carry_layer_type)type);
+    carry_model *model = test_hostile_model((carry_layer_type)type);
     for (int k = CARRY_KERNELS_PORTABLE; k <= CARRY_KERNELS_AVX2; ++k) {
       if (carry_kernels_available((carry_kernels)k)) {
         check_pair("hostile", model, (carry_kernels)k, CARRY_QUALITY_EXACT,
