@@ -145,13 +145,15 @@ static void fill_lanes_layer(const carry_packed_layer *p, int x_width,
   lanes->x_width = x_width;
 }
 
-/** The 16-lane products for a batch of 16 lanes on the AVX2 kernels, where
-    the CPU has AVX-512F; else NULL (two halves of 8 lanes). */
+/** The 16-lane products for a batch of 16 lanes on the AVX2 or AVX-512
+    kernels, where the CPU has AVX-512F; else NULL (two halves of 8
+    lanes). */
 static carry_lanes_sums_fn wide_sums(const carry_batch *b)
 {
 #if defined(CARRY_HAVE_AVX512)
-  if (b->n_vectors == 2 && b->kernels == CARRY_KERNELS_AVX2 &&
-      __builtin_cpu_supports("avx512f")) {
+  const bool is_x86 = b->kernels == CARRY_KERNELS_AVX2 ||
+                      b->kernels == CARRY_KERNELS_AVX512;
+  if (b->n_vectors == 2 && is_x86 && __builtin_cpu_supports("avx512f")) {
     return carry_lanes_sums_avx512;
   }
 #endif
@@ -198,9 +200,7 @@ carry_batch *carry_batch_create(const carry_model *model, int n_lanes,
   b->model = model;
   b->n_lanes = n_lanes;
   b->n_vectors = n_lanes > 8 ? 2 : 1;
-  b->kernels = kernels != CARRY_KERNELS_AUTO ? kernels
-               : carry_kernels_available(CARRY_KERNELS_AVX2)
-                 ? CARRY_KERNELS_AVX2 : CARRY_KERNELS_PORTABLE;
+  b->kernels = carry_kernels_resolve(kernels);
   carry_batch_set_quality(b, CARRY_QUALITY_EXACT);
   arena count = {NULL, 0};
   lay_out(b, &count);
@@ -251,13 +251,7 @@ void carry_batch_set_quality(carry_batch *batch, carry_quality quality)
 {
   const bool fast = quality == CARRY_QUALITY_FAST;
   batch->quality = fast ? CARRY_QUALITY_FAST : CARRY_QUALITY_EXACT;
-#if defined(CARRY_HAVE_AVX2)
-  if (batch->kernels == CARRY_KERNELS_AVX2) {
-    batch->table = fast ? &carry_kernels_avx2_fast : &carry_kernels_avx2;
-    return;
-  }
-#endif
-  batch->table = fast ? &carry_kernels_portable_fast : &carry_kernels_portable;
+  batch->table = carry_kernel_table_of(batch->kernels, batch->quality);
 }
 
 carry_quality carry_batch_quality(const carry_batch *batch)

@@ -315,12 +315,16 @@ typedef enum {
   CARRY_KERNELS_REFERENCE,  ///< Naive loops in double, libm activations
   CARRY_KERNELS_PORTABLE,   ///< Vectorised for the baseline instruction set
   CARRY_KERNELS_AVX2,       ///< Vectorised with AVX2 and FMA (x86-64)
+  CARRY_KERNELS_AVX512,     ///< AVX2's, with the recurrent layers' sums
+                            ///< and gates 16 lanes wide (AVX-512F); the
+                            ///< same bits as AVX2
 } carry_kernels;
 
 /** Whether this CPU can run the given kernels.  Thread: any. */
 CARRY_API bool carry_kernels_available(carry_kernels kernels);
 
-/** A short name ("avx2", "portable", "reference").  Thread: any. */
+/** A short name ("avx512", "avx2", "portable", "reference").  Thread:
+    any. */
 CARRY_API const char *carry_kernels_name(carry_kernels kernels);
 
 /** Creates a stream of a prepared model that processes at most `max_block`

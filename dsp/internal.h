@@ -206,6 +206,19 @@ extern const carry_kernel_table carry_kernels_portable_fast;
 extern const carry_kernel_table carry_kernels_avx2;
 extern const carry_kernel_table carry_kernels_avx2_fast;
 #endif
+#if defined(CARRY_HAVE_AVX512)
+extern const carry_kernel_table carry_kernels_avx512;
+extern const carry_kernel_table carry_kernels_avx512_fast;
+#endif
+
+/** The kernels CARRY_KERNELS_AUTO stands for on this CPU (others as they
+    are). */
+carry_kernels carry_kernels_resolve(carry_kernels kernels);
+
+/** The table of a vectorised kernel set at a quality; NULL for the
+    reference kernels. */
+const carry_kernel_table *carry_kernel_table_of(carry_kernels kernels,
+                                                carry_quality quality);
 
 /** The state carry_stream_reset() returns recurrent layer `l` of a plain
     (not corrected) stream to: h (Hp) and, for an LSTM, c (Hp; else

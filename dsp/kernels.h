@@ -9,6 +9,7 @@
 
 #include "internal.h"
 #include "vmath.h"
+#include "vmath_wide.h"
 
 #include <string.h>
 
@@ -21,9 +22,13 @@
 #if defined(CARRY_FAST)
 #  define carry_gate_sigmoid v_sigmoid_fast
 #  define carry_gate_tanh v_tanh_fast
+#  define carry_wide_sigmoid w_sigmoid_fast
+#  define carry_wide_tanh w_tanh_fast
 #else
 #  define carry_gate_sigmoid v_sigmoid_gate
 #  define carry_gate_tanh v_tanh_gate
+#  define carry_wide_sigmoid w_sigmoid_gate
+#  define carry_wide_tanh w_tanh_gate
 #endif
 
 #define CARRY_PASTE_(a, b) a##_##b
@@ -83,23 +88,49 @@ void carry_gru_lanes_chunk(const carry_lanes_layer *layer, const float *x,
                            int n_samples, int n_vectors, float *h, float *y,
                            const float *h_reset);
 
+#if defined(__AVX512F__)
+/* The AVX-512 set has wide kernels for LSTM layers of two unit groups or
+   more and runs the AVX2 set's kernels for everything else (the same
+   bits; GCC's code for the 8-lane tiles built with -mavx512f measured up
+   to 1.4 times slower). */
+#  if defined(CARRY_FAST)
+#    define CARRY_AVX2_NAME(name) name##_avx2_fast
+#  else
+#    define CARRY_AVX2_NAME(name) name##_avx2
+#  endif
+__typeof__(carry_lstm_chunk) CARRY_AVX2_NAME(carry_lstm_chunk);
+__typeof__(carry_gru_chunk) CARRY_AVX2_NAME(carry_gru_chunk);
+__typeof__(carry_lstm_delayed_chunk) CARRY_AVX2_NAME(carry_lstm_delayed_chunk);
+__typeof__(carry_gru_delayed_chunk) CARRY_AVX2_NAME(carry_gru_delayed_chunk);
+__typeof__(carry_dense_chunk) CARRY_AVX2_NAME(carry_dense_chunk);
+__typeof__(carry_activation_chunk) CARRY_AVX2_NAME(carry_activation_chunk);
+__typeof__(carry_lstm_pair_chunk) CARRY_AVX2_NAME(carry_lstm_pair_chunk);
+__typeof__(carry_gru_pair_chunk) CARRY_AVX2_NAME(carry_gru_pair_chunk);
+__typeof__(carry_lstm_lanes_chunk) CARRY_AVX2_NAME(carry_lstm_lanes_chunk);
+__typeof__(carry_gru_lanes_chunk) CARRY_AVX2_NAME(carry_gru_lanes_chunk);
+#endif
+
 /** Applies `act` to the first `n` floats of `x` into `y`, which has room
     for round_lanes(n) (the padding lanes get act of 0). */
 void carry_activate_row(carry_activation act, const float *x, int n, float *y);
 
-/** An LSTM cell from its four gate sums (i, f, g, o) and the previous c:
-    c' = σ(f) c + σ(i) tanh(g), h' = σ(o) tanh(c').  Every kernel that runs
-    LSTM cells (one stream, stereo, lockstep batches) calls this, so that
+/* An LSTM cell from its four gate sums (i, f, g, o) and the previous c:
+   c' = σ(f) c + σ(i) tanh(g), h' = σ(o) tanh(c'), written once for both
+   vector widths. */
+#define CARRY_LSTM_CELL(sigmoid, tanh, zi, zf, zg, zo, c, c_new, h_new)    \
+  do {                                                                      \
+    *(c_new) = sigmoid(zf) * (c) + sigmoid(zi) * tanh(zg);                  \
+    *(h_new) = sigmoid(zo) * tanh(*(c_new));                                \
+  } while (0)
+
+/** The LSTM cell.  Every kernel that runs LSTM cells (one stream, stereo,
+    lockstep batches, either width) goes through CARRY_LSTM_CELL, so that
     they all give the same bits. */
 static inline __attribute__((always_inline)) void
 carry_lstm_cell(v8f zi, v8f zf, v8f zg, v8f zo, v8f c, v8f *c_new, v8f *h_new)
 {
-  const v8f i = carry_gate_sigmoid(zi);
-  const v8f f = carry_gate_sigmoid(zf);
-  const v8f cell = carry_gate_tanh(zg);
-  const v8f o = carry_gate_sigmoid(zo);
-  *c_new = f * c + i * cell;
-  *h_new = o * carry_gate_tanh(*c_new);
+  CARRY_LSTM_CELL(carry_gate_sigmoid, carry_gate_tanh, zi, zf, zg, zo, c,
+                  c_new, h_new);
 }
 
 /** A GRU cell (reset_after) from its sums z, r, the input part and the
@@ -177,6 +208,32 @@ carry_accumulate(v8f *acc, const int n_vectors, const float *w, int stride,
     }
   }
 }
+
+#if defined(__AVX512F__)
+/** carry_accumulate() in 16-lane vectors: acc[v] += sum over j < n of x[j]
+    w[j][16v .. 16v + 16), j in order, each lane the same sum as there. */
+static inline __attribute__((always_inline)) void
+carry_accumulate_wide(v16f *acc, const int n_vectors, const float *w,
+                      int stride, const float *x, int n)
+{
+  for (int j = 0; j < n; ++j) {
+    const v16f xj = w_set1(x[j]);
+    const float *row = w + (size_t)j * (size_t)stride;
+    for (int v = 0; v < n_vectors; ++v) {
+      acc[v] += xj * w_load(row + 16 * v);
+    }
+  }
+}
+
+/** The LSTM cell on 16 units (two groups) at once. */
+static inline __attribute__((always_inline)) void
+carry_lstm_cell_wide(v16f zi, v16f zf, v16f zg, v16f zo, v16f c,
+                     v16f *c_new, v16f *h_new)
+{
+  CARRY_LSTM_CELL(carry_wide_sigmoid, carry_wide_tanh, zi, zf, zg, zo, c,
+                  c_new, h_new);
+}
+#endif
 
 /** The sums of carry_accumulate() for two streams at once (4 vectors
     each, one group of an LSTM or a GRU): each weight vector is loaded once

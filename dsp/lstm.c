@@ -9,6 +9,12 @@
   units' gates at once, so that their activations overlap the next tile's
   products.  Each sample's h is written straight into its output row, which
   is where the next sample reads it.
+  With AVX-512, pairs of groups run in 16-lane vectors: their columns
+  [i f g o][i' f' g' o'] load as [i f] [g o] [i' f'] [g' o'], whose sums
+  run row by row exactly as the 8-lane ones, and are regrouped as
+  [i i'] [f f'] [g g'] [o o'] so that each activation covers 16 units.
+  The arithmetic of every lane is the same, so are the bits; the gates,
+  half the time of a step, take half the instructions.
 */
 
 #include "kernels.h"
@@ -44,16 +50,80 @@ lstm_tile(const carry_packed_layer *layer, const float *weights,
   return check;
 }
 
+#if defined(__AVX512F__)
+/** A wide tile: `n_pairs` (1 or 2) pairs of groups, otherwise as
+    lstm_tile(). */
+static inline __attribute__((always_inline)) v16f
+lstm_wide_tile(const carry_packed_layer *layer, const float *weights,
+               const float *bias, const float *x, const float *h,
+               const float *c_in, float *c_out, float *h_out,
+               const int n_pairs)
+{
+  const int I = layer->n_in, H = layer->n_units, Gp = layer->n_rows;
+  v16f acc[8];
+  for (int v = 0; v < 4 * n_pairs; ++v) {
+    acc[v] = w_load(bias + 16 * v);
+  }
+  carry_accumulate_wide(acc, 4 * n_pairs, weights, Gp, x, I);
+  carry_accumulate_wide(acc, 4 * n_pairs,
+                        weights + (size_t)I * (size_t)Gp, Gp, h, H);
+  v16f check = w_set1(0.0f);
+  for (int p = 0; p < n_pairs; ++p) {
+    const v16f *if_go = acc + 4 * p;  // [i f] [g o] [i' f'] [g' o']
+    v16f c_new, h_new;
+    carry_lstm_cell_wide(w_low_halves(if_go[0], if_go[2]),
+                         w_high_halves(if_go[0], if_go[2]),
+                         w_low_halves(if_go[1], if_go[3]),
+                         w_high_halves(if_go[1], if_go[3]),
+                         w_load(c_in + 16 * p), &c_new, &h_new);
+    w_store(c_out + 16 * p, c_new);
+    w_store(h_out + 16 * p, h_new);
+    check += c_new * 0.0f + h_new * 0.0f;
+  }
+  return check;
+}
+
+/** The groups from `*g` on that wide tiles cover (all but an odd last
+    one), advancing `*g`; the NaN check of lstm_tile(). */
+static inline __attribute__((always_inline)) v8f
+lstm_wide_tiles(const carry_packed_layer *layer, const float *x,
+                const float *h, const float *c_in, float *c_out,
+                float *h_out, int *g)
+{
+  const int n_groups = layer->n_padded / 8;
+  v16f check = w_set1(0.0f);
+  for (; *g + 4 <= n_groups; *g += 4) {
+    check += lstm_wide_tile(layer, layer->kernel + 32 * *g,
+                            layer->bias + 32 * *g, x, h, c_in + 8 * *g,
+                            c_out + 8 * *g, h_out + 8 * *g, 2);
+  }
+  for (; *g + 2 <= n_groups; *g += 2) {
+    check += lstm_wide_tile(layer, layer->kernel + 32 * *g,
+                            layer->bias + 32 * *g, x, h, c_in + 8 * *g,
+                            c_out + 8 * *g, h_out + 8 * *g, 1);
+  }
+  return v_set1(w_any_nan(check) ? __builtin_nanf("") : 0.0f);
+}
+#endif
+
 /** One sample: from the input `x` (I) and the state h (Hp), c_in (Hp) to
-    `h_out` (Hp), `c_out` (Hp; may be c_in, not h).  Returns whether the
+    `h_out` (Hp), `c_out` (Hp; may be c_in, not h), in wide tiles where
+    `is_wide` (AVX-512 builds, two groups or more).  Returns whether the
     new state is finite. */
 static inline __attribute__((always_inline)) bool
 lstm_step(const carry_packed_layer *layer, const float *x, const float *h,
-          const float *c_in, float *c_out, float *h_out)
+          const float *c_in, float *c_out, float *h_out, const bool is_wide)
 {
   const int n_groups = layer->n_padded / 8;
   v8f check = v_set1(0.0f);
   int g = 0;
+#if defined(__AVX512F__)
+  if (is_wide) {
+    check += lstm_wide_tiles(layer, x, h, c_in, c_out, h_out, &g);
+  }
+#else
+  (void)is_wide;
+#endif
   for (; g + 2 <= n_groups; g += 2) {
     check += lstm_tile(layer, layer->kernel + 32 * g, layer->bias + 32 * g, x,
                        h, c_in + 8 * g, c_out + 8 * g, h_out + 8 * g, 2);
@@ -65,15 +135,17 @@ lstm_step(const carry_packed_layer *layer, const float *x, const float *h,
   return !v_any_nan(check);
 }
 
-void carry_lstm_chunk(const carry_packed_layer *layer, const float *x,
-                      int x_stride, int n_samples, float *h, float *c,
-                      float *y, const float *h_reset, const float *c_reset)
+static inline __attribute__((always_inline)) void
+lstm_chunk(const carry_packed_layer *layer, const float *x, int x_stride,
+           int n_samples, float *h, float *c, float *y, const float *h_reset,
+           const float *c_reset, const bool is_wide)
 {
   const size_t Hp = (size_t)layer->n_padded;
   const float *h_prev = h;
   for (size_t t = 0; t < (size_t)n_samples; ++t) {
     float *h_out = y + t * Hp;
-    if (!lstm_step(layer, x + t * (size_t)x_stride, h_prev, c, c, h_out)) {
+    if (!lstm_step(layer, x + t * (size_t)x_stride, h_prev, c, c, h_out,
+                   is_wide)) {
       memcpy(h_out, h_reset, Hp * sizeof(float));
       memcpy(c, c_reset, Hp * sizeof(float));
     }
@@ -82,10 +154,10 @@ void carry_lstm_chunk(const carry_packed_layer *layer, const float *x,
   memcpy(h, h_prev, Hp * sizeof(float));
 }
 
-void carry_lstm_delayed_chunk(const carry_packed_layer *layer, const float *x,
-                              int x_stride, int n_samples,
-                              const carry_delay_taps *taps,
-                              const carry_delay_line *line, float *y)
+static inline __attribute__((always_inline)) void
+lstm_delayed_chunk(const carry_packed_layer *layer, const float *x,
+                   int x_stride, int n_samples, const carry_delay_taps *taps,
+                   const carry_delay_line *line, float *y, const bool is_wide)
 {
   const size_t Hp = (size_t)layer->n_padded;
   int slot = line->position;
@@ -97,7 +169,7 @@ void carry_lstm_delayed_chunk(const carry_packed_layer *layer, const float *x,
     float *h_out = line->h + (size_t)slot * Hp;
     float *c_out = line->c + (size_t)slot * Hp;
     if (!lstm_step(layer, x + t * (size_t)x_stride, h_prev, c_prev, c_out,
-                   h_out)) {
+                   h_out, is_wide)) {
       carry_refill_line(taps, line->h, Hp, line->h_reset);
       carry_refill_line(taps, line->c, Hp, line->c_reset);
     }
@@ -105,6 +177,49 @@ void carry_lstm_delayed_chunk(const carry_packed_layer *layer, const float *x,
     slot = slot + 1 == taps->n_slots ? 0 : slot + 1;
   }
 }
+
+#if defined(__AVX512F__)
+/* Layers of one group take the AVX2 set's kernels (see kernels.h). */
+void carry_lstm_chunk(const carry_packed_layer *layer, const float *x,
+                      int x_stride, int n_samples, float *h, float *c,
+                      float *y, const float *h_reset, const float *c_reset)
+{
+  if (layer->n_padded < 16) {
+    CARRY_AVX2_NAME(carry_lstm_chunk)(layer, x, x_stride, n_samples, h, c, y,
+                                      h_reset, c_reset);
+    return;
+  }
+  lstm_chunk(layer, x, x_stride, n_samples, h, c, y, h_reset, c_reset, true);
+}
+
+void carry_lstm_delayed_chunk(const carry_packed_layer *layer, const float *x,
+                              int x_stride, int n_samples,
+                              const carry_delay_taps *taps,
+                              const carry_delay_line *line, float *y)
+{
+  if (layer->n_padded < 16) {
+    CARRY_AVX2_NAME(carry_lstm_delayed_chunk)(layer, x, x_stride, n_samples,
+                                              taps, line, y);
+    return;
+  }
+  lstm_delayed_chunk(layer, x, x_stride, n_samples, taps, line, y, true);
+}
+#else
+void carry_lstm_chunk(const carry_packed_layer *layer, const float *x,
+                      int x_stride, int n_samples, float *h, float *c,
+                      float *y, const float *h_reset, const float *c_reset)
+{
+  lstm_chunk(layer, x, x_stride, n_samples, h, c, y, h_reset, c_reset, false);
+}
+
+void carry_lstm_delayed_chunk(const carry_packed_layer *layer, const float *x,
+                              int x_stride, int n_samples,
+                              const carry_delay_taps *taps,
+                              const carry_delay_line *line, float *y)
+{
+  lstm_delayed_chunk(layer, x, x_stride, n_samples, taps, line, y, false);
+}
+#endif
 
 /* ------------------------------------------------------------------------ */
 /* Two streams of one model in step (stereo) */
@@ -141,9 +256,39 @@ lstm_pair_group(const carry_packed_layer *layer, int g, const float *xa,
   *check_b += c_new * 0.0f + h_new * 0.0f;
 }
 
+#if defined(__AVX512F__)
+/* Wide layers run two streams as two interleaved single steps: a wide step
+   leaves the vector ports idle for much of its serial chain, which the
+   other stream's step fills; the weights come from L1 either way. */
+void carry_lstm_pair_chunk(const carry_packed_layer *layer, int x_stride,
+                           int n_samples, const carry_lane *a,
+                           const carry_lane *b)
+{
+  if (layer->n_padded < 16) {
+    CARRY_AVX2_NAME(carry_lstm_pair_chunk)(layer, x_stride, n_samples, a, b);
+    return;
+  }
+  const size_t Hp = (size_t)layer->n_padded;
+  const float *ha = a->h, *hb = b->h;
+  for (size_t t = 0; t < (size_t)n_samples; ++t) {
+    float *ya = a->y + t * Hp, *yb = b->y + t * Hp;
+    const bool a_ok = lstm_step(layer, a->x + t * (size_t)x_stride, ha, a->c,
+                                a->c, ya, true);
+    const bool b_ok = lstm_step(layer, b->x + t * (size_t)x_stride, hb, b->c,
+                                b->c, yb, true);
+    carry_recover_lane(a, Hp, ya, a_ok);
+    carry_recover_lane(b, Hp, yb, b_ok);
+    ha = ya;
+    hb = yb;
+  }
+  memcpy(a->h, ha, Hp * sizeof(float));
+  memcpy(b->h, hb, Hp * sizeof(float));
+}
+#else
 void carry_lstm_pair_chunk(const carry_packed_layer *layer, int x_stride,
                            int n_samples, const carry_lane *a,
                            const carry_lane *b)
 {
   carry_pair_chunk(layer, x_stride, n_samples, a, b, lstm_pair_group);
 }
+#endif

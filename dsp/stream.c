@@ -64,6 +64,13 @@ bool carry_kernels_available(carry_kernels kernels)
 #else
     return false;
 #endif
+  case CARRY_KERNELS_AVX512:
+#if defined(CARRY_HAVE_AVX512)
+    return carry_kernels_available(CARRY_KERNELS_AVX2) &&
+           __builtin_cpu_supports("avx512f");
+#else
+    return false;
+#endif
   }
   return false;
 }
@@ -75,24 +82,32 @@ const char *carry_kernels_name(carry_kernels kernels)
   case CARRY_KERNELS_REFERENCE: return "reference";
   case CARRY_KERNELS_PORTABLE: return "portable";
   case CARRY_KERNELS_AVX2: return "avx2";
+  case CARRY_KERNELS_AVX512: return "avx512";
   }
   return "unknown";
 }
 
-static carry_kernels resolve_kernels(carry_kernels kernels)
+carry_kernels carry_kernels_resolve(carry_kernels kernels)
 {
   if (kernels != CARRY_KERNELS_AUTO) {
     return kernels;
+  }
+  if (carry_kernels_available(CARRY_KERNELS_AVX512)) {
+    return CARRY_KERNELS_AVX512;
   }
   return carry_kernels_available(CARRY_KERNELS_AVX2) ? CARRY_KERNELS_AVX2
                                                      : CARRY_KERNELS_PORTABLE;
 }
 
-static const carry_kernel_table *kernel_table(carry_kernels kernels,
-                                              carry_quality quality)
+const carry_kernel_table *carry_kernel_table_of(carry_kernels kernels,
+                                                carry_quality quality)
 {
   const bool fast = quality == CARRY_QUALITY_FAST;
   switch (kernels) {
+#if defined(CARRY_HAVE_AVX512)
+  case CARRY_KERNELS_AVX512:
+    return fast ? &carry_kernels_avx512_fast : &carry_kernels_avx512;
+#endif
 #if defined(CARRY_HAVE_AVX2)
   case CARRY_KERNELS_AVX2:
     return fast ? &carry_kernels_avx2_fast : &carry_kernels_avx2;
@@ -256,9 +271,9 @@ static carry_stream *create(const carry_model *model, uint32_t max_block,
   if (taps) {
     s->taps = *taps;
   }
-  s->kernels = resolve_kernels(kernels);
+  s->kernels = carry_kernels_resolve(kernels);
   s->quality = CARRY_QUALITY_EXACT;
-  s->table = kernel_table(s->kernels, s->quality);
+  s->table = carry_kernel_table_of(s->kernels, s->quality);
   s->chunk = max_block < CARRY_CHUNK ? (int)max_block : CARRY_CHUNK;
   arena count = {NULL, 0};
   lay_out(s, &count);
@@ -437,7 +452,7 @@ carry_memory carry_stream_memory(const carry_model *model,
   carry_stream s;
   memset(&s, 0, sizeof(s));
   s.model = model;
-  s.kernels = resolve_kernels(kernels);
+  s.kernels = carry_kernels_resolve(kernels);
   s.chunk = max_block < CARRY_CHUNK ? (int)max_block : CARRY_CHUNK;
   arena state = {NULL, 0}, all = {NULL, 0};
   lay_out_state(&s, &state);
@@ -471,7 +486,7 @@ void carry_stream_set_quality(carry_stream *stream, carry_quality quality)
 {
   stream->quality = quality == CARRY_QUALITY_FAST ? CARRY_QUALITY_FAST
                                                   : CARRY_QUALITY_EXACT;
-  stream->table = kernel_table(stream->kernels, stream->quality);
+  stream->table = carry_kernel_table_of(stream->kernels, stream->quality);
 }
 
 carry_quality carry_stream_quality(const carry_stream *stream)

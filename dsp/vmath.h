@@ -136,79 +136,15 @@ static inline v8f v_tanh(v8f x)
   return (1.0f - e) / (1.0f + e);
 }
 
-/**
-  e^-x for the gates (exact quality): -x = n ln2 + s with n whole and
-  |s| <= ln2 / 2 in one fused step (the error of ln2 in float, 2e-9 n, is
-  below 5e-8 of the result for |x| < 16 and negligible against 1 beyond),
-  e^s by Carry's own minimax polynomial of degree 6 (relative error 3e-9
-  before rounding: tools/fit_gate_exp.py), with the signs of its odd terms
-  folded in so that no negation is needed.  test_vmath measures the gates:
-  1.3e-7 (tanh) and 9e-8 (sigmoid) absolute.  Three fewer operations than
-  v_exp(-x); the dense layers and the trainer keep v_exp.
-*/
-static inline v8f v_exp_neg_gate(v8f x)
-{
-  const float round_magic = 12582912.0f;  // as in v_exp
-  const int32_t magic_bits = 0x4B400000;
-  x = v_max(v_min(x, v_set1(87.0f)), v_set1(-88.0f));
-  const v8f shifted = x * -1.44269504f + round_magic;
-  const v8f n = shifted - round_magic;
-  const v8f r = x + n * 0.693147182f;  // s = -r
-  const v8f r2 = r * r;
-  const v8f p = (0.4999999404f - 0.1666652113f * r) +
-                r2 * ((0.041668389f - 0.0083687101f * r) +
-                      r2 * 0.0013814600f);
-  const v8f e = 1.0f + (r2 * p - r);
-  const v8i scale = ((v8i)shifted - (magic_bits - 127)) << 23;
-  return e * (v8f)scale;
-}
-
-/** Exact-quality gate sigmoid: 1 / (1 + e^-x). */
-static inline v8f v_sigmoid_gate(v8f x)
-{
-  return 1.0f / (1.0f + v_exp_neg_gate(x));
-}
-
-/** Exact-quality gate tanh: (1 - e) / (1 + e) with e = e^-2x. */
-static inline v8f v_tanh_gate(v8f x)
-{
-  const v8f e = v_exp_neg_gate(x + x);
-  return (1.0f - e) / (1.0f + e);
-}
-
-/**
-  Fast quality: tanh x ~ x P(x^2) / Q(x^2), P of degree 3 and Q of degree
-  4 in x^2, with x clamped to +-9 (where tanh is 1 within 3e-8).  The
-  coefficients are Carry's own near-minimax fit (Lawson's iteration on the
-  linearised error: tools/fit_fast_tanh.py); in float arithmetic the
-  absolute error stays below 7e-7 (tests/test_vmath.c measures it).
-  Twelve vector operations and a division, against some twenty for the
-  exact exp-based form, and a shorter chain of dependent ones.
-*/
-static inline v8f v_tanh_fast(v8f x)
-{
-  static const float p[4] = {0.9999983906745911f, 0.12820152938365936f,
-                             0.0028404914774000645f, 1.0296642358298413e-05f};
-  static const float q[5] = {1.0f, 0.4615292251110077f, 0.023355945944786072f,
-                             0.00022341212024912238f, 2.1100632352499815e-07f};
-  x = v_max(v_min(x, v_set1(9.0f)), v_set1(-9.0f));
-  const v8f u = x * x;
-  v8f num = v_set1(p[3]), den = v_set1(q[4]);
-  for (int k = 2; k >= 0; --k) {
-    num = num * u + p[k];
-  }
-  for (int k = 3; k >= 0; --k) {
-    den = den * u + q[k];
-  }
-  return x * num / den;
-}
-
-/** Fast quality: sigmoid x = 1/2 + tanh(x/2) / 2 (absolute error below
-    4e-7). */
-static inline v8f v_sigmoid_fast(v8f x)
-{
-  return 0.5f + 0.5f * v_tanh_fast(0.5f * x);
-}
+/* The gate activations, e^-x and the fast tanh, for v8f (vmath_gates.h is
+   included again for AVX-512's v16f by vmath_wide.h). */
+#define CARRY_VF v8f
+#define CARRY_VI v8i
+#define CARRY_V(name) v_##name
+#include "vmath_gates.h"
+#undef CARRY_VF
+#undef CARRY_VI
+#undef CARRY_V
 
 static inline v8f v_relu(v8f x)
 {

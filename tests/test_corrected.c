@@ -36,8 +36,8 @@ static const struct {
 
 static float input[N_SAMPLES];
 
-static const carry_kernels vector_sets[] = {CARRY_KERNELS_PORTABLE,
-                                            CARRY_KERNELS_AVX2};
+static const carry_kernels vector_sets[] = {
+  CARRY_KERNELS_PORTABLE, CARRY_KERNELS_AVX2, CARRY_KERNELS_AVX512};
 
 static carry_stream *corrected(const carry_model *model, uint32_t max_block,
                                double ratio, carry_kernels kernels,
@@ -259,7 +259,7 @@ static void test_block_invariance(const carry_model *model, const char *name)
   const int blocks[] = {1, 7, 64, 4096, 0};
   const uint32_t max_blocks[] = {1, 48, 4096};
   const double block_ratios[] = {2.0, 1.8375};
-  for (int k = CARRY_KERNELS_REFERENCE; k <= CARRY_KERNELS_AVX2; ++k) {
+  for (int k = CARRY_KERNELS_REFERENCE; k <= CARRY_KERNELS_AVX512; ++k) {
     // The slow reference at the fractional ratio only.
     const size_t first = k == CARRY_KERNELS_REFERENCE ? 1 : 0;
     for (size_t r = first;
@@ -289,7 +289,7 @@ static void test_reset_and_settle(const carry_model *model, double ratio,
   static float first[4096], second[4096];
   const float zeros[4096] = {0.0f};
   const float knobs[] = {0.8f, 0.1f};
-  for (int k = CARRY_KERNELS_REFERENCE; k <= CARRY_KERNELS_AVX2; ++k) {
+  for (int k = CARRY_KERNELS_REFERENCE; k <= CARRY_KERNELS_AVX512; ++k) {
     if (!carry_kernels_available((carry_kernels)k)) {
       continue;
     }
@@ -344,7 +344,7 @@ static void test_non_finite(double ratio)
   for (int k = 0; k < N; ++k) {
     in[k] = 0.5f * sinf((float)k * 0.05f);
   }
-  for (int k = CARRY_KERNELS_REFERENCE; k <= CARRY_KERNELS_AVX2; ++k) {
+  for (int k = CARRY_KERNELS_REFERENCE; k <= CARRY_KERNELS_AVX512; ++k) {
     if (!carry_kernels_available((carry_kernels)k)) {
       continue;
     }
@@ -669,7 +669,7 @@ int main(void)
   test_arguments(lstm);
   test_reference();
   test_interpolations_differ();
-  for (int k = CARRY_KERNELS_REFERENCE; k <= CARRY_KERNELS_AVX2; ++k) {
+  for (int k = CARRY_KERNELS_REFERENCE; k <= CARRY_KERNELS_AVX512; ++k) {
     if (carry_kernels_available((carry_kernels)k)) {
       test_unit_ratio(lstm, (carry_kernels)k);
       test_unit_ratio(gru, (carry_kernels)k);

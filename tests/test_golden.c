@@ -434,12 +434,16 @@ static void check_case(const char *name, kernel_result *results,
 /* ------------------------------------------------------------------------ */
 
 /** The kernel sets this CPU runs, as empty results. */
+static const carry_kernels all_kernels[] = {
+  CARRY_KERNELS_REFERENCE, CARRY_KERNELS_PORTABLE, CARRY_KERNELS_AVX2,
+  CARRY_KERNELS_AVX512};
+#define N_KERNEL_SETS (sizeof(all_kernels) / sizeof(all_kernels[0]))
+
 static int available_kernels(kernel_result *results)
 {
-  static const carry_kernels all[] = {
-    CARRY_KERNELS_REFERENCE, CARRY_KERNELS_PORTABLE, CARRY_KERNELS_AVX2};
+  const carry_kernels *all = all_kernels;
   int n = 0;
-  for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); ++k) {
+  for (size_t k = 0; k < N_KERNEL_SETS; ++k) {
     if (carry_kernels_available(all[k])) {
       results[n++] = (kernel_result){.kernels = all[k]};
     } else {
@@ -458,7 +462,7 @@ int main(void)
   const int n_cases = list_cases(names, MAX_CASES);
   CHECK(n_cases > 0, "no *" CASE_SUFFIX " cases in %s",
         test_source_path(GOLDEN_DIR));
-  kernel_result results[3];
+  kernel_result results[N_KERNEL_SETS];
   const int n_results = available_kernels(results);
   for (int k = 0; k < n_cases; ++k) {
     check_case(names[k], results, n_results);

@@ -20,6 +20,10 @@ void carry_lstm_chunk_avx2(const carry_packed_layer *layer, const float *x,
                            int x_stride, int n_samples, float *h, float *c,
                            float *y, const float *h_reset,
                            const float *c_reset);
+void carry_lstm_chunk_avx512(const carry_packed_layer *layer, const float *x,
+                             int x_stride, int n_samples, float *h, float *c,
+                             float *y, const float *h_reset,
+                             const float *c_reset);
 void carry_gru_chunk_portable(const carry_packed_layer *layer, const float *x,
                               int x_stride, int n_samples, float *h, float *y,
                               const float *h_reset);
@@ -134,6 +138,14 @@ static void test_state_guard(void)
     CHECK(!memcmp(h, pg->h0, sizeof(h)), "GRU kernel %d: an infinite state "
           "is reset", isa);
   }
+  if (carry_kernels_available(CARRY_KERNELS_AVX512)) {
+    memset(h, 0, sizeof(h));
+    memset(c, 0, sizeof(c));
+    c[11] = NAN;  // in the second group of the 16-lane tile
+    carry_lstm_chunk_avx512(pl, &x, 1, 1, h, c, y, pl->h0, pl->c0);
+    CHECK(!memcmp(h, pl->h0, sizeof(h)) && !memcmp(c, pl->c0, sizeof(c)),
+          "LSTM kernel avx512: a NaN cell state is reset");
+  }
   double state[48], reset[48], scratch[256];
   carry_reference_reset(lstm, reset);
   memcpy(state, reset, sizeof(state));
@@ -173,11 +185,26 @@ static void test_widest(const float *in)
   }
 }
 
+/** The AVX-512 set's 16-lane tiles compute every lane as the AVX2 set
+    does: the same bits, so a stream, a stereo pair and a lockstep batch
+    agree whichever of the two a machine picks. */
+static void check_same_as_avx2(const char *name, const carry_model *model,
+                               const float *in, const float *knobs,
+                               const float *avx512_out)
+{
+  static float avx2_out[N_SAMPLES];
+  run(model, CARRY_KERNELS_AVX2, in, knobs, avx2_out);
+  CHECK(!memcmp(avx2_out, avx512_out, sizeof(avx2_out)),
+        "%s: avx512 gives avx2's bits (differs by up to %g)", name,
+        test_max_abs_diff(avx2_out, avx512_out, N_SAMPLES));
+}
+
 int main(void)
 {
   test_state_guard();
   static float in[N_SAMPLES], expected[N_SAMPLES], actual[N_SAMPLES];
-  const carry_kernels sets[] = {CARRY_KERNELS_PORTABLE, CARRY_KERNELS_AVX2};
+  const carry_kernels sets[] = {CARRY_KERNELS_PORTABLE, CARRY_KERNELS_AVX2,
+                                CARRY_KERNELS_AVX512};
   const float knobs[] = {0.25f, 0.8f};
   test_rng rng = test_rng_new(7);
   test_signal(in, N_SAMPLES, 3);
@@ -189,11 +216,14 @@ int main(void)
     CHECK(test_spread(expected, N_SAMPLES) > 1e-3,
           "%s: the reference output must move for the test to mean anything",
           shapes[k].name);
-    for (size_t s = 0; s < 2; ++s) {
+    for (size_t s = 0; s < sizeof(sets) / sizeof(sets[0]); ++s) {
       if (!carry_kernels_available(sets[s])) {
         continue;
       }
       run(model, sets[s], in, knobs, actual);
+      if (sets[s] == CARRY_KERNELS_AVX512) {
+        check_same_as_avx2(shapes[k].name, model, in, knobs, actual);
+      }
       const double error = test_max_abs_diff(expected, actual, N_SAMPLES);
       printf("%-16s %-8s max |kernel - reference| = %.3g\n", shapes[k].name,
              carry_kernels_name(sets[s]), error);

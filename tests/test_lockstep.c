@@ -147,7 +147,7 @@ static void check_model(const char *name, const carry_model *model)
 {
   static const int lane_counts[] = {1, 3, 8, 16};
   static const float knobs[] = {0.3f, 0.8f};
-  for (int k = CARRY_KERNELS_PORTABLE; k <= CARRY_KERNELS_AVX2; ++k) {
+  for (int k = CARRY_KERNELS_PORTABLE; k <= CARRY_KERNELS_AVX512; ++k) {
     if (!carry_kernels_available((carry_kernels)k)) {
       continue;
     }

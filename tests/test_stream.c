@@ -39,7 +39,7 @@ static void test_block_invariance(const char *name, const carry_model *model)
   const float knobs[] = {0.3f, 0.9f};
   const int blocks[] = {1, 7, 64, 4096, 0};
   const uint32_t max_blocks[] = {1, 48, 4096};
-  for (int k = CARRY_KERNELS_REFERENCE; k <= CARRY_KERNELS_AVX2; ++k) {
+  for (int k = CARRY_KERNELS_REFERENCE; k <= CARRY_KERNELS_AVX512; ++k) {
     if (!carry_kernels_available((carry_kernels)k)) {
       continue;
     }
@@ -168,7 +168,7 @@ static void test_hostile_weights(void)
   for (int k = 0; k < 8192; ++k) {
     in[k] = 0.5f * sinf((float)k * 0.05f);
   }
-  for (int k = CARRY_KERNELS_REFERENCE; k <= CARRY_KERNELS_AVX2; ++k) {
+  for (int k = CARRY_KERNELS_REFERENCE; k <= CARRY_KERNELS_AVX512; ++k) {
     if (!carry_kernels_available((carry_kernels)k)) {
       continue;
     }
@@ -312,7 +312,7 @@ static void test_pairs(void)
     snprintf(name, sizeof(name), "%s-%dx%d",
              shapes[m].type == CARRY_LAYER_LSTM ? "lstm" : "gru",
              shapes[m].units, shapes[m].stacked);
-    for (int k = CARRY_KERNELS_REFERENCE; k <= CARRY_KERNELS_AVX2; ++k) {
+    for (int k = CARRY_KERNELS_REFERENCE; k <= CARRY_KERNELS_AVX512; ++k) {
       for (int q = CARRY_QUALITY_EXACT; q <= CARRY_QUALITY_FAST; ++q) {
         if (carry_kernels_available((carry_kernels)k)) {
           check_pair(name, model, (carry_kernels)k, (carry_quality)q,
@@ -326,7 +326,7 @@ static void test_pairs(void)
   }
   for (int type = CARRY_LAYER_LSTM; type <= CARRY_LAYER_GRU; ++type) {
     carry_model *model = test_hostile_model((carry_layer_type)type);
-    for (int k = CARRY_KERNELS_PORTABLE; k <= CARRY_KERNELS_AVX2; ++k) {
+    for (int k = CARRY_KERNELS_PORTABLE; k <= CARRY_KERNELS_AVX512; ++k) {
       if (carry_kernels_available((carry_kernels)k)) {
         check_pair("hostile", model, (carry_kernels)k, CARRY_QUALITY_EXACT,
                    hostile, other);

@@ -321,6 +321,11 @@ void bench_make_input(float *in, size_t n)
 
 static double peak_rate(carry_kernels kernels, double seconds)
 {
+#if defined(CARRY_HAVE_AVX512)
+  if (kernels == CARRY_KERNELS_AVX512) {
+    return carry_peak_macs_per_ns_avx512(seconds);
+  }
+#endif
 #if defined(CARRY_HAVE_AVX2)
   if (kernels == CARRY_KERNELS_AVX2) {
     return carry_peak_macs_per_ns_avx2(seconds);
@@ -415,8 +420,9 @@ static void print_table(const bench_options *opt, const bench_case *cases,
   printf("kernels %s, block %d, %.3g s of 48 kHz audio per round, median of "
          "%d rounds\n",
          carry_kernels_name(kernels), opt->block, opt->seconds, opt->n_rounds);
-  printf("peak: %.1f multiply-adds per ns (8-lane vectors, median of the "
-         "rounds' own measurements)\n", peak);
+  printf("peak: %.1f multiply-adds per ns (%d-lane vectors, median of the "
+         "rounds' own measurements)\n",
+         peak, kernels == CARRY_KERNELS_AVX512 ? 16 : 8);
   if (opt->n_streams) {
     printf("lockstep: %d streams in one batch, ns per sample per stream; "
            "speed-up: one stream's ns / that, median of the rounds\n",
@@ -542,7 +548,8 @@ static void print_help(void)
     "  -s, --seconds S      audio per round, in seconds (default 10)\n"
     "  -r, --rounds N       rounds; each model reports its median (default 5)\n"
     "  -b, --block N        samples per process call (default 128)\n"
-    "  -k, --kernels NAME   auto, avx2, portable or reference (default auto)\n"
+    "  -k, --kernels NAME   auto, avx512, avx2, portable or reference (default\n"
+    "                       auto)\n"
     "  -q, --quality Q      exact, fast or both (default both, timed in the\n"
     "                       same rounds)\n"
     "  -R, --rate-ratio R   also time each model as a sample-rate-corrected\n"
@@ -565,7 +572,7 @@ static void print_help(void)
 
 static bool parse_kernels(const char *name, carry_kernels *kernels)
 {
-  for (int k = CARRY_KERNELS_AUTO; k <= CARRY_KERNELS_AVX2; ++k) {
+  for (int k = CARRY_KERNELS_AUTO; k <= CARRY_KERNELS_AVX512; ++k) {
     if (!strcmp(name, carry_kernels_name((carry_kernels)k))) {
       *kernels = (carry_kernels)k;
       return true;
@@ -616,8 +623,8 @@ static int parse_option(int c, const char *arg, bench_options *opt)
     return -1;
   case 'k':
     if (!parse_kernels(arg, &opt->kernels)) {
-      return cli_usage_error("unknown kernels '%s' (auto, avx2, portable, "
-                             "reference)", arg);
+      return cli_usage_error("unknown kernels '%s' (auto, avx512, avx2, "
+                             "portable, reference)", arg);
     }
     return -1;
   case 'q':

@@ -12,4 +12,7 @@ double carry_peak_macs_per_ns_portable(double seconds);
 /** The same with AVX2 and FMA (x86-64 builds only; check the CPU first). */
 double carry_peak_macs_per_ns_avx2(double seconds);
 
+/** The same with 16-lane AVX-512 vectors (builds with AVX-512 kernels). */
+double carry_peak_macs_per_ns_avx512(double seconds);
+
 #endif
