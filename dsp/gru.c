@@ -7,7 +7,11 @@
   The packed bias already holds bz + b'z and br + b'r.  Since r scales only
   the recurrent part of the h gate, a tile keeps four sums per unit group:
   z, r, the input part of h and the recurrent part of h.  Otherwise tiles
-  and output rows work as in lstm.c.
+  and output rows work as in lstm.c, wide tiles included: a pair of
+  groups' 48 columns [z r h][z' r' h'] load as [z r] [h z'] [r' h'], and
+  between the input and the recurrent rows the two h halves trade their
+  input sums (kept) for the recurrent bias, so that every sum runs over
+  the rows of the 8-lane tiles in their order.
 */
 
 #include "kernels.h"
@@ -62,15 +66,81 @@ gru_tile(const carry_packed_layer *layer, const float *weights,
   return check;
 }
 
+#if defined(__AVX512F__)
+/** A wide tile: `n_pairs` (1 or 2) pairs of groups, otherwise as
+    gru_tile(). */
+static inline __attribute__((always_inline)) v16f
+gru_wide_tile(const carry_packed_layer *layer, const float *weights,
+              const float *bias, const float *bias_h, const float *x,
+              const float *h, const float *h_units, float *h_out,
+              const int n_pairs)
+{
+  const int I = layer->n_in, Gp = layer->n_rows;
+  v16f acc[6], h_in[2];  // per pair [z r] [h z'] [r' h'], [h h'] input part
+  for (int v = 0; v < 3 * n_pairs; ++v) {
+    acc[v] = w_load(bias + 16 * v);
+  }
+  carry_accumulate_wide(acc, 3 * n_pairs, weights, Gp, x, I);
+  for (int p = 0; p < n_pairs; ++p) {
+    v16f *q = acc + 3 * p;
+    const v16f recurrent_bias = w_load(bias_h + 16 * p);
+    h_in[p] = w_low_high(q[1], q[2]);
+    q[1] = w_low_high(recurrent_bias, q[1]);
+    q[2] = w_low_high(q[2], recurrent_bias);
+  }
+  carry_accumulate_wide(acc, 3 * n_pairs, weights + (size_t)I * (size_t)Gp,
+                        Gp, h, layer->n_units);
+  v16f check = w_set1(0.0f);
+  for (int p = 0; p < n_pairs; ++p) {
+    const v16f *q = acc + 3 * p;
+    const v16f h_new = carry_gru_cell_wide(
+      w_low_high(q[0], q[1]), w_high_low(q[0], q[2]), h_in[p],
+      w_low_high(q[1], q[2]), w_load(h_units + 16 * p));
+    w_store(h_out + 16 * p, h_new);
+    check += h_new * 0.0f;
+  }
+  return check;
+}
+
+/** The groups from `*g` on that wide tiles cover (all but an odd last
+    one), advancing `*g`; the NaN check of gru_tile(). */
+static inline __attribute__((always_inline)) v8f
+gru_wide_tiles(const carry_packed_layer *layer, const float *x,
+               const float *h, float *h_out, int *g)
+{
+  const int n_groups = layer->n_padded / 8;
+  v16f check = w_set1(0.0f);
+  for (; *g + 4 <= n_groups; *g += 4) {
+    check += gru_wide_tile(layer, layer->kernel + 24 * *g,
+                           layer->bias + 24 * *g, layer->bias_h + 8 * *g, x,
+                           h, h + 8 * *g, h_out + 8 * *g, 2);
+  }
+  for (; *g + 2 <= n_groups; *g += 2) {
+    check += gru_wide_tile(layer, layer->kernel + 24 * *g,
+                           layer->bias + 24 * *g, layer->bias_h + 8 * *g, x,
+                           h, h + 8 * *g, h_out + 8 * *g, 1);
+  }
+  return v_set1(w_any_nan(check) ? __builtin_nanf("") : 0.0f);
+}
+#endif
+
 /** One sample: from the input `x` (I) and the state h (Hp) to `h_out`
-    (Hp, not h).  Returns whether the new state is finite. */
+    (Hp, not h), in wide tiles where `is_wide` (AVX-512 builds, two groups
+    or more).  Returns whether the new state is finite. */
 static inline __attribute__((always_inline)) bool
 gru_step(const carry_packed_layer *layer, const float *x, const float *h,
-         float *h_out)
+         float *h_out, const bool is_wide)
 {
   const int n_groups = layer->n_padded / 8;
   v8f check = v_set1(0.0f);
   int g = 0;
+#if defined(__AVX512F__)
+  if (is_wide) {
+    check += gru_wide_tiles(layer, x, h, h_out, &g);
+  }
+#else
+  (void)is_wide;
+#endif
   for (; g + 2 <= n_groups; g += 2) {
     check += gru_tile(layer, layer->kernel + 24 * g, layer->bias + 24 * g,
                       layer->bias_h + 8 * g, x, h, h + 8 * g, h_out + 8 * g,
@@ -84,15 +154,16 @@ gru_step(const carry_packed_layer *layer, const float *x, const float *h,
   return !v_any_nan(check);
 }
 
-void carry_gru_chunk(const carry_packed_layer *layer, const float *x,
-                     int x_stride, int n_samples, float *h, float *y,
-                     const float *h_reset)
+static inline __attribute__((always_inline)) void
+gru_chunk(const carry_packed_layer *layer, const float *x, int x_stride,
+          int n_samples, float *h, float *y, const float *h_reset,
+          const bool is_wide)
 {
   const size_t Hp = (size_t)layer->n_padded;
   const float *h_prev = h;
   for (size_t t = 0; t < (size_t)n_samples; ++t) {
     float *h_out = y + t * Hp;
-    if (!gru_step(layer, x + t * (size_t)x_stride, h_prev, h_out)) {
+    if (!gru_step(layer, x + t * (size_t)x_stride, h_prev, h_out, is_wide)) {
       memcpy(h_out, h_reset, Hp * sizeof(float));
     }
     h_prev = h_out;
@@ -100,10 +171,10 @@ void carry_gru_chunk(const carry_packed_layer *layer, const float *x,
   memcpy(h, h_prev, Hp * sizeof(float));
 }
 
-void carry_gru_delayed_chunk(const carry_packed_layer *layer, const float *x,
-                             int x_stride, int n_samples,
-                             const carry_delay_taps *taps,
-                             const carry_delay_line *line, float *y)
+static inline __attribute__((always_inline)) void
+gru_delayed_chunk(const carry_packed_layer *layer, const float *x,
+                  int x_stride, int n_samples, const carry_delay_taps *taps,
+                  const carry_delay_line *line, float *y, const bool is_wide)
 {
   const size_t Hp = (size_t)layer->n_padded;
   int slot = line->position;
@@ -111,13 +182,56 @@ void carry_gru_delayed_chunk(const carry_packed_layer *layer, const float *x,
     const float *h_prev = carry_delayed_state(taps, line->h, Hp, slot,
                                               line->h_mix);
     float *h_out = line->h + (size_t)slot * Hp;
-    if (!gru_step(layer, x + t * (size_t)x_stride, h_prev, h_out)) {
+    if (!gru_step(layer, x + t * (size_t)x_stride, h_prev, h_out, is_wide)) {
       carry_refill_line(taps, line->h, Hp, line->h_reset);
     }
     carry_copy_row(y + t * Hp, h_out, Hp);
     slot = slot + 1 == taps->n_slots ? 0 : slot + 1;
   }
 }
+
+#if defined(__AVX512F__)
+/* Layers of one group take the AVX2 set's kernels (see kernels.h). */
+void carry_gru_chunk(const carry_packed_layer *layer, const float *x,
+                     int x_stride, int n_samples, float *h, float *y,
+                     const float *h_reset)
+{
+  if (layer->n_padded < 16) {
+    CARRY_AVX2_NAME(carry_gru_chunk)(layer, x, x_stride, n_samples, h, y,
+                                     h_reset);
+    return;
+  }
+  gru_chunk(layer, x, x_stride, n_samples, h, y, h_reset, true);
+}
+
+void carry_gru_delayed_chunk(const carry_packed_layer *layer, const float *x,
+                             int x_stride, int n_samples,
+                             const carry_delay_taps *taps,
+                             const carry_delay_line *line, float *y)
+{
+  if (layer->n_padded < 16) {
+    CARRY_AVX2_NAME(carry_gru_delayed_chunk)(layer, x, x_stride, n_samples,
+                                             taps, line, y);
+    return;
+  }
+  gru_delayed_chunk(layer, x, x_stride, n_samples, taps, line, y, true);
+}
+#else
+void carry_gru_chunk(const carry_packed_layer *layer, const float *x,
+                     int x_stride, int n_samples, float *h, float *y,
+                     const float *h_reset)
+{
+  gru_chunk(layer, x, x_stride, n_samples, h, y, h_reset, false);
+}
+
+void carry_gru_delayed_chunk(const carry_packed_layer *layer, const float *x,
+                             int x_stride, int n_samples,
+                             const carry_delay_taps *taps,
+                             const carry_delay_line *line, float *y)
+{
+  gru_delayed_chunk(layer, x, x_stride, n_samples, taps, line, y, false);
+}
+#endif
 
 /* ------------------------------------------------------------------------ */
 /* Two streams of one model in step (stereo) */
@@ -172,9 +286,38 @@ gru_pair_group(const carry_packed_layer *layer, int g, const float *xa,
   *check_b += new_b * 0.0f;
 }
 
+#if defined(__AVX512F__)
+/* Wide layers run two streams as two interleaved single steps, as in
+   lstm.c. */
+void carry_gru_pair_chunk(const carry_packed_layer *layer, int x_stride,
+                          int n_samples, const carry_lane *a,
+                          const carry_lane *b)
+{
+  if (layer->n_padded < 16) {
+    CARRY_AVX2_NAME(carry_gru_pair_chunk)(layer, x_stride, n_samples, a, b);
+    return;
+  }
+  const size_t Hp = (size_t)layer->n_padded;
+  const float *ha = a->h, *hb = b->h;
+  for (size_t t = 0; t < (size_t)n_samples; ++t) {
+    float *ya = a->y + t * Hp, *yb = b->y + t * Hp;
+    const bool a_ok = gru_step(layer, a->x + t * (size_t)x_stride, ha, ya,
+                               true);
+    const bool b_ok = gru_step(layer, b->x + t * (size_t)x_stride, hb, yb,
+                               true);
+    carry_recover_lane(a, Hp, ya, a_ok);
+    carry_recover_lane(b, Hp, yb, b_ok);
+    ha = ya;
+    hb = yb;
+  }
+  memcpy(a->h, ha, Hp * sizeof(float));
+  memcpy(b->h, hb, Hp * sizeof(float));
+}
+#else
 void carry_gru_pair_chunk(const carry_packed_layer *layer, int x_stride,
                           int n_samples, const carry_lane *a,
                           const carry_lane *b)
 {
   carry_pair_chunk(layer, x_stride, n_samples, a, b, gru_pair_group);
 }
+#endif

@@ -24,11 +24,13 @@
 #  define carry_gate_tanh v_tanh_fast
 #  define carry_wide_sigmoid w_sigmoid_fast
 #  define carry_wide_tanh w_tanh_fast
+#  define carry_wide_tanh_sigmoid w_tanh_sigmoid_fast
 #else
 #  define carry_gate_sigmoid v_sigmoid_gate
 #  define carry_gate_tanh v_tanh_gate
 #  define carry_wide_sigmoid w_sigmoid_gate
 #  define carry_wide_tanh w_tanh_gate
+#  define carry_wide_tanh_sigmoid w_tanh_sigmoid_gate
 #endif
 
 #define CARRY_PASTE_(a, b) a##_##b
@@ -89,10 +91,10 @@ void carry_gru_lanes_chunk(const carry_lanes_layer *layer, const float *x,
                            const float *h_reset);
 
 #if defined(__AVX512F__)
-/* The AVX-512 set has wide kernels for LSTM layers of two unit groups or
-   more and runs the AVX2 set's kernels for everything else (the same
-   bits; GCC's code for the 8-lane tiles built with -mavx512f measured up
-   to 1.4 times slower). */
+/* The AVX-512 set has wide kernels for LSTM and GRU layers of two unit
+   groups or more and runs the AVX2 set's kernels for everything else (the
+   same bits; GCC's code for the 8-lane tiles built with -mavx512f measured
+   up to 1.4 times slower). */
 #  if defined(CARRY_FAST)
 #    define CARRY_AVX2_NAME(name) name##_avx2_fast
 #  else
@@ -133,15 +135,22 @@ carry_lstm_cell(v8f zi, v8f zf, v8f zg, v8f zo, v8f c, v8f *c_new, v8f *h_new)
                   c_new, h_new);
 }
 
-/** A GRU cell (reset_after) from its sums z, r, the input part and the
-    recurrent part of h, and the previous h; see gru.c. */
+/* A GRU cell (reset_after) from its sums z, r, the input part and the
+   recurrent part of h, and the previous h (see gru.c), for either width. */
+#define CARRY_GRU_CELL(sigmoid, tanh, zz, zr, zh_in, zh_rec, h, h_new)     \
+  do {                                                                      \
+    const __typeof__(h) n_ = tanh((zh_in) + sigmoid(zr) * (zh_rec));        \
+    *(h_new) = n_ + sigmoid(zz) * ((h) - n_);                               \
+  } while (0)
+
+/** The GRU cell (every GRU kernel goes through CARRY_GRU_CELL). */
 static inline __attribute__((always_inline)) v8f
 carry_gru_cell(v8f zz, v8f zr, v8f zh_in, v8f zh_rec, v8f h)
 {
-  const v8f update = carry_gate_sigmoid(zz);
-  const v8f reset = carry_gate_sigmoid(zr);
-  const v8f n = carry_gate_tanh(zh_in + reset * zh_rec);
-  return n + update * (h - n);
+  v8f h_new;
+  CARRY_GRU_CELL(carry_gate_sigmoid, carry_gate_tanh, zz, zr, zh_in, zh_rec,
+                 h, &h_new);
+  return h_new;
 }
 
 /**
@@ -223,6 +232,16 @@ carry_accumulate_wide(v16f *acc, const int n_vectors, const float *w,
       acc[v] += xj * w_load(row + 16 * v);
     }
   }
+}
+
+/** The GRU cell on 16 units (two groups) at once. */
+static inline __attribute__((always_inline)) v16f
+carry_gru_cell_wide(v16f zz, v16f zr, v16f zh_in, v16f zh_rec, v16f h)
+{
+  v16f h_new;
+  CARRY_GRU_CELL(carry_wide_sigmoid, carry_wide_tanh, zz, zr, zh_in, zh_rec,
+                 h, &h_new);
+  return h_new;
 }
 
 /** The LSTM cell on 16 units (two groups) at once. */

@@ -83,8 +83,30 @@ lstm_wide_tile(const carry_packed_layer *layer, const float *weights,
   return check;
 }
 
-/** The groups from `*g` on that wide tiles cover (all but an odd last
-    one), advancing `*g`; the NaN check of lstm_tile(). */
+/** The odd last group of a wide layer: its [i f] and [g o] sums in one
+    vector each, i and f through one sigmoid, g and o through one
+    tanh-and-sigmoid, the cell on 8 lanes; otherwise as lstm_tile(). */
+static inline __attribute__((always_inline)) v8f
+lstm_half_tile(const carry_packed_layer *layer, const float *weights,
+               const float *bias, const float *x, const float *h,
+               const float *c_in, float *c_out, float *h_out)
+{
+  const int I = layer->n_in, H = layer->n_units, Gp = layer->n_rows;
+  v16f acc[2] = {w_load(bias), w_load(bias + 16)};  // [i f] [g o]
+  carry_accumulate_wide(acc, 2, weights, Gp, x, I);
+  carry_accumulate_wide(acc, 2, weights + (size_t)I * (size_t)Gp, Gp, h, H);
+  const v16f i_f = carry_wide_sigmoid(acc[0]);
+  const v16f g_o = carry_wide_tanh_sigmoid(acc[1]);
+  // CARRY_LSTM_CELL's arithmetic on the activated gates
+  const v8f c_new = w_high(i_f) * v_load(c_in) + w_low(i_f) * w_low(g_o);
+  const v8f h_new = w_high(g_o) * carry_gate_tanh(c_new);
+  v_store(c_out, c_new);
+  v_store(h_out, h_new);
+  return c_new * 0.0f + h_new * 0.0f;
+}
+
+/** The groups from `*g` on that wide tiles cover, advancing `*g`; the NaN
+    check of lstm_tile(). */
 static inline __attribute__((always_inline)) v8f
 lstm_wide_tiles(const carry_packed_layer *layer, const float *x,
                 const float *h, const float *c_in, float *c_out,
@@ -102,7 +124,14 @@ lstm_wide_tiles(const carry_packed_layer *layer, const float *x,
                             layer->bias + 32 * *g, x, h, c_in + 8 * *g,
                             c_out + 8 * *g, h_out + 8 * *g, 1);
   }
-  return v_set1(w_any_nan(check) ? __builtin_nanf("") : 0.0f);
+  v8f half_check = v_set1(0.0f);
+  if (*g < n_groups) {
+    half_check = lstm_half_tile(layer, layer->kernel + 32 * *g,
+                                layer->bias + 32 * *g, x, h, c_in + 8 * *g,
+                                c_out + 8 * *g, h_out + 8 * *g);
+    *g += 1;
+  }
+  return half_check + v_set1(w_any_nan(check) ? __builtin_nanf("") : 0.0f);
 }
 #endif
 

@@ -61,6 +61,31 @@ static inline v16f w_high_halves(v16f a, v16f b)
   return (v16f)_mm512_shuffle_f32x4((__m512)a, (__m512)b, 0xEE);
 }
 
+/** The low half of a, the high half of b: [a0..7, b8..15]. */
+static inline v16f w_low_high(v16f a, v16f b)
+{
+  return (v16f)_mm512_shuffle_f32x4((__m512)a, (__m512)b, 0xE4);
+}
+
+/** The high half of a, the low half of b: [a8..15, b0..7]. */
+static inline v16f w_high_low(v16f a, v16f b)
+{
+  return (v16f)_mm512_shuffle_f32x4((__m512)a, (__m512)b, 0x4E);
+}
+
+/** Lanes 0-7 of v as a v8f. */
+static inline v8f w_low(v16f v)
+{
+  return (v8f)_mm512_castps512_ps256((__m512)v);
+}
+
+/** Lanes 8-15 of v as a v8f. */
+static inline v8f w_high(v16f v)
+{
+  const __m512d bits = _mm512_castps_pd((__m512)v);
+  return (v8f)_mm256_castpd_ps(_mm512_extractf64x4_pd(bits, 1));
+}
+
 #define CARRY_VF v16f
 #define CARRY_VI v16i
 #define CARRY_V(name) w_##name
@@ -68,6 +93,31 @@ static inline v16f w_high_halves(v16f a, v16f b)
 #undef CARRY_VF
 #undef CARRY_VI
 #undef CARRY_V
+
+/* One group's [g o] sums in one vector: tanh in lanes 0-7, sigmoid in lanes
+   8-15, each lane with the bits of w_tanh_gate / w_sigmoid_gate (or the
+   fast ones): one exponential and one division instead of two of each. */
+#define CARRY_LOW_LANES ((__mmask16)0x00FF)
+
+static inline v16f w_tanh_sigmoid_gate(v16f x)
+{
+  const v16f doubled = (v16f)_mm512_mask_add_ps((__m512)x, CARRY_LOW_LANES,
+                                                (__m512)x, (__m512)x);
+  const v16f e = w_exp_neg_gate(doubled);
+  // 1 - e and 1 + e as in w_tanh_gate, so that both fuse alike
+  const v16f numerator = (v16f)_mm512_mask_blend_ps(
+    CARRY_LOW_LANES, (__m512)w_set1(1.0f), (__m512)(1.0f - e));
+  return numerator / (1.0f + e);
+}
+
+static inline v16f w_tanh_sigmoid_fast(v16f x)
+{
+  const v16f halved = (v16f)_mm512_mask_mul_ps(
+    (__m512)x, (__mmask16)~CARRY_LOW_LANES, (__m512)x, (__m512)w_set1(0.5f));
+  const v16f t = w_tanh_fast(halved);
+  return (v16f)_mm512_mask_blend_ps(CARRY_LOW_LANES, (__m512)(0.5f + 0.5f * t),
+                                    (__m512)t);
+}
 
 #endif /* __AVX512F__ */
 
