@@ -14,8 +14,8 @@ const carry_kernel_table CARRY_ISA_NAME(carry_kernels) = {
   CARRY_AVX2_NAME(carry_activation_chunk),
   carry_lstm_pair_chunk,
   carry_gru_pair_chunk,
-  CARRY_AVX2_NAME(carry_lstm_lanes_chunk),
-  CARRY_AVX2_NAME(carry_gru_lanes_chunk),
+  carry_lstm_lanes_chunk,
+  carry_gru_lanes_chunk,
 };
 #else
 const carry_kernel_table CARRY_ISA_NAME(carry_kernels) = {

@@ -22,6 +22,10 @@
   lanes may come from `layer->wide_sums` (lockstep_wide.c: 16-lane
   vectors where the CPU has them), which does the same multiply-adds.
 
+  In the AVX-512 set, 16 lanes also run their cells in 16-lane vectors
+  (the same operations lane for lane, so the same bits), and 8 lanes take
+  the AVX2 set's kernels.
+
   Shapes: W lanes (8 or 16, CARRY_LANES times `n_vectors`); lane-major
   tensors keep a lane's values W floats apart: x (T, x_width, W), the
   state h, c (Hp, W), the output y (T, Hp, W).
@@ -148,6 +152,36 @@ block_sums(const carry_lanes_layer *layer, int u0, int u1, const float *x,
 /* ------------------------------------------------------------------------ */
 /* Steps */
 
+#if defined(__AVX512F__)
+/** One unit's LSTM cell for 16 lanes: its sums `z` (4, 16), its c and
+    h_out (16 each); adds to the two halves' checks. */
+static inline __attribute__((always_inline)) void
+lstm_lanes_cell_wide(const float *z, float *c, float *h_out, v8f *check)
+{
+  v16f c_new, h_new;
+  carry_lstm_cell_wide(w_load(z), w_load(z + 16), w_load(z + 32),
+                       w_load(z + 48), w_load(c), &c_new, &h_new);
+  w_store(c, c_new);
+  w_store(h_out, h_new);
+  const v16f is_finite = c_new * 0.0f + h_new * 0.0f;
+  check[0] += w_low(is_finite);
+  check[1] += w_high(is_finite);
+}
+
+/** One unit's GRU cell for 16 lanes, likewise, from its h. */
+static inline __attribute__((always_inline)) void
+gru_lanes_cell_wide(const float *z, const float *h, float *h_out, v8f *check)
+{
+  const v16f h_new = carry_gru_cell_wide(w_load(z), w_load(z + 16),
+                                         w_load(z + 32), w_load(z + 48),
+                                         w_load(h));
+  w_store(h_out, h_new);
+  const v16f is_finite = h_new * 0.0f;
+  check[0] += w_low(is_finite);
+  check[1] += w_high(is_finite);
+}
+#endif
+
 /** One LSTM sample of the `n_vectors` vectors of lanes at `x`, `h`, `c`,
     `h_out` (lane-major, `width` apart). */
 static inline __attribute__((always_inline)) void
@@ -165,6 +199,13 @@ lstm_lanes_step(const carry_lanes_layer *layer, const float *x,
     block_sums(layer, u0, u1, x, h, width, n_vectors, z, false);
     for (int u = u0; u < u1; ++u) {
       const float *zu = z + (size_t)(u - u0) * CARRY_LANES_SUMS * L;
+#if defined(__AVX512F__)
+      if (n_vectors == 2) {
+        lstm_lanes_cell_wide(zu, c + (size_t)u * width,
+                             h_out + (size_t)u * width, check);
+        continue;
+      }
+#endif
       for (int v = 0; v < n_vectors; ++v) {
         const size_t at = (size_t)u * width + 8 * (size_t)v;
         v8f c_new, h_new;
@@ -198,6 +239,13 @@ gru_lanes_step(const carry_lanes_layer *layer, const float *x,
     block_sums(layer, u0, u1, x, h, width, n_vectors, z, true);
     for (int u = u0; u < u1; ++u) {
       const float *zu = z + (size_t)(u - u0) * CARRY_LANES_SUMS * L;
+#if defined(__AVX512F__)
+      if (n_vectors == 2) {
+        gru_lanes_cell_wide(zu, h + (size_t)u * width,
+                            h_out + (size_t)u * width, check);
+        continue;
+      }
+#endif
       for (int v = 0; v < n_vectors; ++v) {
         const size_t at = (size_t)u * width + 8 * (size_t)v;
         const v8f h_new = carry_gru_cell(
@@ -229,6 +277,13 @@ void carry_lstm_lanes_chunk(const carry_lanes_layer *layer, const float *x,
                             float *y, const float *h_reset,
                             const float *c_reset)
 {
+#if defined(__AVX512F__)
+  if (vectors_per_step(layer, n_vectors) == 1) {
+    CARRY_AVX2_NAME(carry_lstm_lanes_chunk)(layer, x, n_samples, n_vectors, h,
+                                            c, y, h_reset, c_reset);
+    return;
+  }
+#endif
   const size_t W = 8 * (size_t)n_vectors;
   const size_t IW = (size_t)layer->x_width * W;
   const size_t HW = (size_t)layer->n_padded * W;
@@ -253,6 +308,13 @@ void carry_gru_lanes_chunk(const carry_lanes_layer *layer, const float *x,
                            int n_samples, int n_vectors, float *h, float *y,
                            const float *h_reset)
 {
+#if defined(__AVX512F__)
+  if (vectors_per_step(layer, n_vectors) == 1) {
+    CARRY_AVX2_NAME(carry_gru_lanes_chunk)(layer, x, n_samples, n_vectors, h,
+                                           y, h_reset);
+    return;
+  }
+#endif
   const size_t W = 8 * (size_t)n_vectors;
   const size_t IW = (size_t)layer->x_width * W;
   const size_t HW = (size_t)layer->n_padded * W;
