@@ -102,7 +102,8 @@ static LV2_Handle instantiate(const LV2_Descriptor *descriptor, double rate,
                               const LV2_Feature *const *features)
 {
   (void)bundle_path;
-  carry_plugin *self = (carry_plugin *)calloc(1, sizeof(carry_plugin));
+  const int n_channels = strcmp(descriptor->URI, CARRY_STEREO_URI) ? 1 : 2;
+  carry_plugin *self = calloc(1, carry_plugin_size(n_channels));
   if (!self) {
     return NULL;
   }
@@ -116,7 +117,7 @@ static LV2_Handle instantiate(const LV2_Descriptor *descriptor, double rate,
     return NULL;
   }
   self->rate = rate;
-  self->n_channels = strcmp(descriptor->URI, CARRY_STEREO_URI) ? 1 : 2;
+  self->n_channels = n_channels;
   map_uris(&self->uris, self->map);
   lv2_atom_forge_init(&self->forge, self->map);
   pthread_mutex_init(&self->lock, NULL);
@@ -158,7 +159,8 @@ static void activate(LV2_Handle instance)
   carry_plugin *self = (carry_plugin *)instance;
   carry_snap_params(self);
   carry_reset_engines(self); // LV2: a new activation forgets all history
-  memset(self->dry_ring, 0, sizeof(self->dry_ring));
+  memset(self->dry_ring, 0,
+         (size_t)self->n_channels * sizeof(self->dry_ring[0]));
   self->clock = 0;
   self->ends_fades = true; // in run(), where the worker may be called
 }

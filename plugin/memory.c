@@ -13,7 +13,7 @@ carry_plugin_memory carry_plugin_memory_of(const carry_model *model,
   const carry_memory stream =
     carry_rate_stream_memory(model, CARRY_ENGINE_MAX_BLOCK);
   carry_plugin_memory m = {
-    .instance = sizeof(carry_plugin),
+    .instance = carry_plugin_size(n_channels),
     .engine = sizeof(carry_engine),
     .weights = carry_model_memory(model),
     .state = (size_t)n_channels * stream.state,

@@ -171,10 +171,6 @@ typedef struct carry_plugin {
   carry_engine *live;                 ///< Every engine not yet freed
   char saved_path[CARRY_PATH_SIZE];   ///< What save() stores
 
-  /* Audio thread: the inputs of the last CARRY_DRY_RING samples, from
-     which the dry signal is taken as late as the model's output */
-  float dry_ring[CARRY_MAX_CHANNELS][CARRY_DRY_RING];
-
   /* Scratch for one grid cell (audio thread) */
   float dry[CARRY_MAX_CHANNELS][CARRY_GRID];  ///< The inputs as they came
   float x[CARRY_MAX_CHANNELS][CARRY_GRID];  ///< After the input gain
@@ -189,7 +185,20 @@ typedef struct carry_plugin {
   float ramp_normalized[CARRY_GRID];
   bool has_steady_ramps;    ///< The ramps hold `steady_ramps` over a cell
   float steady_ramps[CARRY_STEADY_RAMPS];  ///< Their constants, if so
+
+  /* Audio thread: the inputs of the last CARRY_DRY_RING samples, from
+     which the dry signal is taken as late as the model's output; one ring
+     per channel, allocated with the record (carry_plugin_size()) */
+  float dry_ring[][CARRY_DRY_RING];
 } carry_plugin;
+
+/** Bytes of an instance record of `n_channels` channels (dry rings
+    included). */
+static inline size_t carry_plugin_size(int n_channels)
+{
+  return sizeof(carry_plugin) +
+         (size_t)n_channels * sizeof(float[CARRY_DRY_RING]);
+}
 
 /* ------------------------------------------------------------------------ */
 /* carry_lv2.c */
