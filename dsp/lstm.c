@@ -51,22 +51,41 @@ lstm_tile(const carry_packed_layer *layer, const float *weights,
 }
 
 #if defined(__AVX512F__)
-/** A wide tile: `n_pairs` (1 or 2) pairs of groups, otherwise as
-    lstm_tile(). */
-static inline __attribute__((always_inline)) v16f
+/** The odd last group of a wide tile: its [i f] and [g o] sums in one
+    vector each, i and f through one sigmoid, g and o through one
+    tanh-and-sigmoid, the cell on 8 lanes. */
+static inline __attribute__((always_inline)) v8f
+lstm_half_cell(v16f i_f_sums, v16f g_o_sums, const float *c_in, float *c_out,
+               float *h_out)
+{
+  const v16f i_f = carry_wide_sigmoid(i_f_sums);
+  const v16f g_o = carry_wide_tanh_sigmoid(g_o_sums);
+  // CARRY_LSTM_CELL's arithmetic on the activated gates
+  const v8f c_new = w_high(i_f) * v_load(c_in) + w_low(i_f) * w_low(g_o);
+  const v8f h_new = w_high(g_o) * carry_gate_tanh(c_new);
+  v_store(c_out, c_new);
+  v_store(h_out, h_new);
+  return c_new * 0.0f + h_new * 0.0f;
+}
+
+/** A wide tile: `n_pairs` (1 or 2) pairs of groups, and the layer's odd
+    last group if `has_half`, all summed before any cell runs; otherwise
+    as lstm_tile(). */
+static inline __attribute__((always_inline)) v8f
 lstm_wide_tile(const carry_packed_layer *layer, const float *weights,
                const float *bias, const float *x, const float *h,
                const float *c_in, float *c_out, float *h_out,
-               const int n_pairs)
+               const int n_pairs, const bool has_half)
 {
   const int I = layer->n_in, H = layer->n_units, Gp = layer->n_rows;
-  v16f acc[8];
-  for (int v = 0; v < 4 * n_pairs; ++v) {
+  const int n_sums = 4 * n_pairs + (has_half ? 2 : 0);
+  v16f acc[10];
+  for (int v = 0; v < n_sums; ++v) {
     acc[v] = w_load(bias + 16 * v);
   }
-  carry_accumulate_wide(acc, 4 * n_pairs, weights, Gp, x, I);
-  carry_accumulate_wide(acc, 4 * n_pairs,
-                        weights + (size_t)I * (size_t)Gp, Gp, h, H);
+  carry_accumulate_wide(acc, n_sums, weights, Gp, x, I);
+  carry_accumulate_wide(acc, n_sums, weights + (size_t)I * (size_t)Gp, Gp,
+                        h, H);
   v16f check = w_set1(0.0f);
   for (int p = 0; p < n_pairs; ++p) {
     const v16f *if_go = acc + 4 * p;  // [i f] [g o] [i' f'] [g' o']
@@ -80,58 +99,56 @@ lstm_wide_tile(const carry_packed_layer *layer, const float *weights,
     w_store(h_out + 16 * p, h_new);
     check += c_new * 0.0f + h_new * 0.0f;
   }
-  return check;
+  const v8f half_check =
+    has_half ? lstm_half_cell(acc[4 * n_pairs], acc[4 * n_pairs + 1],
+                              c_in + 16 * n_pairs, c_out + 16 * n_pairs,
+                              h_out + 16 * n_pairs)
+             : v_set1(0.0f);
+  return half_check + v_set1(w_any_nan(check) ? __builtin_nanf("") : 0.0f);
 }
 
-/** The odd last group of a wide layer: its [i f] and [g o] sums in one
-    vector each, i and f through one sigmoid, g and o through one
-    tanh-and-sigmoid, the cell on 8 lanes; otherwise as lstm_tile(). */
+/** The wide tile of groups from `g` on. */
 static inline __attribute__((always_inline)) v8f
-lstm_half_tile(const carry_packed_layer *layer, const float *weights,
-               const float *bias, const float *x, const float *h,
-               const float *c_in, float *c_out, float *h_out)
+lstm_wide_tile_at(const carry_packed_layer *layer, int g, const float *x,
+                  const float *h, const float *c_in, float *c_out,
+                  float *h_out, const int n_pairs, const bool has_half)
 {
-  const int I = layer->n_in, H = layer->n_units, Gp = layer->n_rows;
-  v16f acc[2] = {w_load(bias), w_load(bias + 16)};  // [i f] [g o]
-  carry_accumulate_wide(acc, 2, weights, Gp, x, I);
-  carry_accumulate_wide(acc, 2, weights + (size_t)I * (size_t)Gp, Gp, h, H);
-  const v16f i_f = carry_wide_sigmoid(acc[0]);
-  const v16f g_o = carry_wide_tanh_sigmoid(acc[1]);
-  // CARRY_LSTM_CELL's arithmetic on the activated gates
-  const v8f c_new = w_high(i_f) * v_load(c_in) + w_low(i_f) * w_low(g_o);
-  const v8f h_new = w_high(g_o) * carry_gate_tanh(c_new);
-  v_store(c_out, c_new);
-  v_store(h_out, h_new);
-  return c_new * 0.0f + h_new * 0.0f;
+  return lstm_wide_tile(layer, layer->kernel + 32 * g, layer->bias + 32 * g,
+                        x, h, c_in + 8 * g, c_out + 8 * g, h_out + 8 * g,
+                        n_pairs, has_half);
 }
 
-/** The groups from `*g` on that wide tiles cover, advancing `*g`; the NaN
-    check of lstm_tile(). */
+/** Every group of the layer in wide tiles: of two pairs while more than
+    five groups are left, then one of what is left (5: two pairs and the
+    odd group; 4; 3: a pair and the odd group; 2).  The NaN check of
+    lstm_tile(). */
 static inline __attribute__((always_inline)) v8f
 lstm_wide_tiles(const carry_packed_layer *layer, const float *x,
                 const float *h, const float *c_in, float *c_out,
-                float *h_out, int *g)
+                float *h_out)
 {
   const int n_groups = layer->n_padded / 8;
-  v16f check = w_set1(0.0f);
-  for (; *g + 4 <= n_groups; *g += 4) {
-    check += lstm_wide_tile(layer, layer->kernel + 32 * *g,
-                            layer->bias + 32 * *g, x, h, c_in + 8 * *g,
-                            c_out + 8 * *g, h_out + 8 * *g, 2);
+  v8f check = v_set1(0.0f);
+  int g = 0;
+  for (; n_groups - g > 5; g += 4) {
+    check += lstm_wide_tile_at(layer, g, x, h, c_in, c_out, h_out, 2, false);
   }
-  for (; *g + 2 <= n_groups; *g += 2) {
-    check += lstm_wide_tile(layer, layer->kernel + 32 * *g,
-                            layer->bias + 32 * *g, x, h, c_in + 8 * *g,
-                            c_out + 8 * *g, h_out + 8 * *g, 1);
+  // each shape a constant, so that every tile keeps its sums in registers
+  switch (n_groups - g) {
+  case 5:
+    return check +
+           lstm_wide_tile_at(layer, g, x, h, c_in, c_out, h_out, 2, true);
+  case 4:
+    return check +
+           lstm_wide_tile_at(layer, g, x, h, c_in, c_out, h_out, 2, false);
+  case 3:
+    return check +
+           lstm_wide_tile_at(layer, g, x, h, c_in, c_out, h_out, 1, true);
+  case 2:
+    return check +
+           lstm_wide_tile_at(layer, g, x, h, c_in, c_out, h_out, 1, false);
+  default: return check;  // one group runs AVX2's kernels instead
   }
-  v8f half_check = v_set1(0.0f);
-  if (*g < n_groups) {
-    half_check = lstm_half_tile(layer, layer->kernel + 32 * *g,
-                                layer->bias + 32 * *g, x, h, c_in + 8 * *g,
-                                c_out + 8 * *g, h_out + 8 * *g);
-    *g += 1;
-  }
-  return half_check + v_set1(w_any_nan(check) ? __builtin_nanf("") : 0.0f);
 }
 #endif
 
@@ -148,7 +165,7 @@ lstm_step(const carry_packed_layer *layer, const float *x, const float *h,
   int g = 0;
 #if defined(__AVX512F__)
   if (is_wide) {
-    check += lstm_wide_tiles(layer, x, h, c_in, c_out, h_out, &g);
+    return !v_any_nan(lstm_wide_tiles(layer, x, h, c_in, c_out, h_out));
   }
 #else
   (void)is_wide;
