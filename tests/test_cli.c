@@ -404,7 +404,10 @@ static void test_bench_goals(void)
           strstr(r.stdout_text, "\"reference_ns_per_sample\": 252, ") &&
           strstr(r.stdout_text, "\"goal\": 1.50, \"goal_met\": ") &&
           strstr(r.stdout_text, "\"goal\": 1.25, \"goal_met\": ") &&
-          strstr(r.stdout_text, "\"goal\": null, \"goal_met\": null"),
+          strstr(r.stdout_text, "\"goal\": null, \"goal_met\": null") &&
+          strstr(r.stdout_text, "\"clock_ghz\": ") &&
+          strstr(r.stdout_text, "\"cycles_per_sample\": ") &&
+          strstr(r.stdout_text, "\"speedup_per_cycle\": "),
         "bench --json: %d '%s' '%s'", r.status, r.stdout_text, r.stderr_text);
   const run_result t = run("bench --seconds 0.01 --rounds 1 --quality fast");
   CHECK(t.status == 0 && strstr(t.stdout_text, "goals met: ") &&

@@ -57,6 +57,7 @@ typedef struct {
   double batch_ns[BENCH_MAX_ROUNDS];  ///< Per sample per stream, lockstep
   double stereo_ratio[BENCH_MAX_ROUNDS];  ///< A pair's time over one's
   double efficiency[BENCH_MAX_ROUNDS];  ///< Against the same round's peak
+  double cycles[BENCH_MAX_ROUNDS];  ///< ns times the same round's clock
 } bench_case;
 
 /**
@@ -335,14 +336,45 @@ static double peak_rate(carry_kernels kernels, double seconds)
   return carry_peak_macs_per_ns_portable(seconds);
 }
 
-/** Returns the median peak rate over the rounds.  Within a round the
-    cases run in turn (a model's exact and fast streams one after the
-    other), so that drift over seconds falls on all alike. */
+/** The core's clock as this process sees it, in GHz: a chain of dependent
+    integer additions (one cycle each on every x86-64 core) timed for about
+    `seconds`, the best of repeated tries.  A virtual machine's clock and
+    the time its host takes away both show in it, so that ns times it
+    gives the cycles a sample took on this core.  0 where unknown. */
+static double clock_ghz(double seconds)
+{
+#if defined(__x86_64__)
+  const long n_loops = 200000;  // 20 million additions, some 10 ms
+  double best = 0.0, spent = 0.0;
+  uint64_t x = 0;
+  while (spent < seconds * 1e9) {
+    const double start = bench_now_ns();
+    for (long k = 0; k < n_loops; ++k) {
+      __asm__ volatile(".rept 100\n\tadd %1, %0\n\t.endr"
+                       : "+r"(x)
+                       : "r"((uint64_t)1));
+    }
+    const double elapsed = bench_now_ns() - start;
+    best = fmax(best, 100.0 * (double)n_loops / elapsed);
+    spent += elapsed;
+  }
+  return best;
+#else
+  (void)seconds;
+  return 0.0;
+#endif
+}
+
+/** Returns the median peak rate over the rounds, and their median clock
+    in `ghz`.  Within a round the cases run in turn (a model's exact and
+    fast streams one after the other), so that drift over seconds falls on
+    all alike. */
 static double run_rounds(const bench_options *opt, bench_case *cases,
-                         int n_cases, const float *in, float *out, size_t n)
+                         int n_cases, const float *in, float *out, size_t n,
+                         double *ghz)
 {
   const carry_kernels kernels = carry_stream_kernels(cases[0].stream);
-  double peaks[BENCH_MAX_ROUNDS];
+  double peaks[BENCH_MAX_ROUNDS], clocks[BENCH_MAX_ROUNDS];
   peak_rate(kernels, 0.1); // wake the clocks
   for (int k = 0; k < n_cases; ++k) { // warm caches
     time_round(cases[k].stream, in, out, n / 10, opt->block);
@@ -352,12 +384,14 @@ static double run_rounds(const bench_options *opt, bench_case *cases,
   }
   for (int r = 0; r < opt->n_rounds; ++r) {
     peaks[r] = peak_rate(kernels, 0.03);
+    clocks[r] = clock_ghz(0.03);
     for (int k = 0; k < n_cases; ++k) {
       const double macs = (double)carry_model_macs(cases[k].model);
       carry_stream_reset(cases[k].stream);
       cases[k].ns_per_sample[r] =
         time_round(cases[k].stream, in, out, n, opt->block);
       cases[k].efficiency[r] = macs / (cases[k].ns_per_sample[r] * peaks[r]);
+      cases[k].cycles[r] = cases[k].ns_per_sample[r] * clocks[r];
       if (cases[k].batch) {
         cases[k].batch_ns[r] =
           time_batch_round(cases[k].batch, in, out, n, opt->block);
@@ -371,6 +405,7 @@ static double run_rounds(const bench_options *opt, bench_case *cases,
       }
     }
   }
+  *ghz = bench_median(clocks, opt->n_rounds);
   return bench_median(peaks, opt->n_rounds);
 }
 
@@ -399,23 +434,35 @@ static double speedup(const bench_case *c, double ns)
   return c->target.ns / ns;
 }
 
+/** Issue 8 gives its machines' clock as about 3.0 GHz. */
+#define REFERENCE_GHZ 3.0
+
+/** The reference's cycles over ours (at REFERENCE_GHZ): the speed-up at
+    equal clocks; 0 where this machine's clock is unknown. */
+static double cycle_speedup(const bench_case *c, double cycles)
+{
+  return cycles > 0.0 ? c->target.ns * REFERENCE_GHZ / cycles : 0.0;
+}
+
 static bool meets_goal(const bench_case *c, double ns)
 {
   return speedup(c, ns) >= c->target.goal;
 }
 
-static void print_goal_cells(const bench_case *c, double ns)
+static void print_goal_cells(const bench_case *c, double ns, double cycles)
 {
   if (!has_target(c)) {
-    printf(" %9s %8s %6s", "-", "-", "-");
+    printf(" %9s %8s %9s %6s", "-", "-", "-", "-");
     return;
   }
-  printf(" %9.0f %7.2fx %5.2fx %s", c->target.ns, speedup(c, ns),
-         c->target.goal, meets_goal(c, ns) ? "met" : "MISSED");
+  printf(" %9.0f %7.2fx %8.2fx %5.2fx %s", c->target.ns, speedup(c, ns),
+         cycle_speedup(c, cycles), c->target.goal,
+         meets_goal(c, ns) ? "met" : "MISSED");
 }
 
 static void print_table(const bench_options *opt, const bench_case *cases,
-                        int n_cases, carry_kernels kernels, double peak)
+                        int n_cases, carry_kernels kernels, double peak,
+                        double ghz)
 {
   printf("kernels %s, block %d, %.3g s of 48 kHz audio per round, median of "
          "%d rounds\n",
@@ -423,6 +470,8 @@ static void print_table(const bench_options *opt, const bench_case *cases,
   printf("peak: %.1f multiply-adds per ns (%d-lane vectors, median of the "
          "rounds' own measurements)\n",
          peak, kernels == CARRY_KERNELS_AVX512 ? 16 : 8);
+  printf("clock: %.2f GHz as this process sees it (dependent additions, "
+         "median of the rounds); cycles = ns x clock\n", ghz);
   if (opt->n_streams) {
     printf("lockstep: %d streams in one batch, ns per sample per stream; "
            "speed-up: one stream's ns / that, median of the rounds\n",
@@ -435,21 +484,25 @@ static void print_table(const bench_options *opt, const bench_case *cases,
   if (has_target(&cases[0])) {
     printf("reference: issue 8's figures from AMD EPYC (AVX2, FMA); exact "
            "against the best exact\nof RTNeural and NAM, fast against "
-           "NAM's fast tanh; speed-up = reference / ours\n");
+           "NAM's fast tanh; speed-up = reference / ours (the goal);\n"
+           "per cycle = the reference's cycles at %.1f GHz / ours\n",
+           REFERENCE_GHZ);
   }
   printf("\n");
-  printf("%-18s %-5s %11s %9s %11s %10s %9s %8s %6s\n", "model", "qual.",
-         "MACs/sample", "ns/sample", "x real time", "efficiency", "reference",
-         "speed-up", "goal");
+  printf("%-18s %-5s %11s %9s %7s %11s %10s %9s %8s %9s %6s\n", "model",
+         "qual.", "MACs/sample", "ns/sample", "cycles", "x real time",
+         "efficiency", "reference", "speed-up", "per cycle", "goal");
   int n_goals = 0, n_met = 0;
   for (int k = 0; k < n_cases; ++k) {
     const bench_case *c = &cases[k];
     const double ns = bench_median(c->ns_per_sample, opt->n_rounds);
     const double macs = (double)carry_model_macs(c->model);
-    printf("%-18s %-5s %11.0f %9.1f %11.0f %9.1f%%", c->label,
-           carry_quality_name(c->quality), macs, ns, 1e9 / BENCH_RATE / ns,
+    const double cycles = bench_median(c->cycles, opt->n_rounds);
+    printf("%-18s %-5s %11.0f %9.1f %7.0f %11.0f %9.1f%%", c->label,
+           carry_quality_name(c->quality), macs, ns, cycles,
+           1e9 / BENCH_RATE / ns,
            100.0 * bench_median(c->efficiency, opt->n_rounds));
-    print_goal_cells(c, ns);
+    print_goal_cells(c, ns, cycles);
     if (c->batch) {
       printf("  lockstep %.1f ns %.2fx", bench_median(c->batch_ns, opt->n_rounds),
              batch_speedup(c, opt->n_rounds));
@@ -469,17 +522,18 @@ static void print_table(const bench_options *opt, const bench_case *cases,
   }
 }
 
-static void print_json_target(const bench_case *c, double ns)
+static void print_json_target(const bench_case *c, double ns, double cycles)
 {
   if (!has_target(c)) {
     printf(", \"reference_ns_per_sample\": null, \"speedup\": null, "
-           "\"goal\": null, \"goal_met\": null");
+           "\"speedup_per_cycle\": null, \"goal\": null, "
+           "\"goal_met\": null");
     return;
   }
   printf(", \"reference_ns_per_sample\": %.0f, \"speedup\": %.3f, "
-         "\"goal\": %.2f, \"goal_met\": %s",
-         c->target.ns, speedup(c, ns), c->target.goal,
-         meets_goal(c, ns) ? "true" : "false");
+         "\"speedup_per_cycle\": %.3f, \"goal\": %.2f, \"goal_met\": %s",
+         c->target.ns, speedup(c, ns), cycle_speedup(c, cycles),
+         c->target.goal, meets_goal(c, ns) ? "true" : "false");
 }
 
 void bench_print_json_string(const char *text)
@@ -498,12 +552,14 @@ void bench_print_json_string(const char *text)
 }
 
 static void print_json(const bench_options *opt, const bench_case *cases,
-                       int n_cases, carry_kernels kernels, double peak)
+                       int n_cases, carry_kernels kernels, double peak,
+                       double ghz)
 {
   printf("{\"kernels\": \"%s\", \"block\": %d, \"seconds\": %g, "
-         "\"rounds\": %d, \"peak_macs_per_ns\": %.3f, \"models\": [",
+         "\"rounds\": %d, \"peak_macs_per_ns\": %.3f, \"clock_ghz\": %.3f, "
+         "\"models\": [",
          carry_kernels_name(kernels), opt->block, opt->seconds, opt->n_rounds,
-         peak);
+         peak, ghz);
   for (int k = 0; k < n_cases; ++k) {
     const bench_case *c = &cases[k];
     const double ns = bench_median(c->ns_per_sample, opt->n_rounds);
@@ -516,7 +572,9 @@ static void print_json(const bench_options *opt, const bench_case *cases,
            carry_quality_name(c->quality), macs, ns,
            1e9 / BENCH_RATE / ns,
            bench_median(c->efficiency, opt->n_rounds));
-    print_json_target(c, ns);
+    const double cycles = bench_median(c->cycles, opt->n_rounds);
+    printf(", \"cycles_per_sample\": %.1f", cycles);
+    print_json_target(c, ns, cycles);
     if (c->batch) {
       printf(", \"streams\": %d, \"lockstep_ns_per_sample\": %.2f, "
              "\"lockstep_speedup\": %.3f", opt->n_streams,
@@ -749,9 +807,10 @@ static int bench(const bench_options *opt, bench_case *cases, int n_cases)
   if (code == CLI_EXIT_OK) {
     const carry_kernels kernels = carry_stream_kernels(cases[0].stream);
     bench_make_input(in, n);
-    const double peak = run_rounds(opt, cases, n_cases, in, out, n);
+    double ghz = 0.0;
+    const double peak = run_rounds(opt, cases, n_cases, in, out, n, &ghz);
     (opt->is_json ? print_json : print_table)(opt, cases, n_cases, kernels,
-                                              peak);
+                                              peak, ghz);
   }
   free(in);
   free(out);
