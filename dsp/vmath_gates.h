@@ -8,6 +8,24 @@
   must be defined first.  No include guard, on purpose.
 */
 
+#ifndef CARRY_FAST_GATE_COEFFICIENTS
+#define CARRY_FAST_GATE_COEFFICIENTS
+/* The fast tanh's P and Q (see tanh_fast), and the fast sigmoid's
+   numerator and denominator made from them (see sigmoid_fast). */
+static const float carry_fast_tanh_p[4] = {
+  0.9999983906745911f, 0.12820152938365936f, 0.0028404914774000645f,
+  1.0296642358298413e-05f};
+static const float carry_fast_tanh_q[5] = {
+  1.0f, 0.4615292251110077f, 0.023355945944786072f, 0.00022341212024912238f,
+  2.1100632352499815e-07f};
+static const float carry_fast_sigmoid_p[4] = {
+  0.24999959766864777f, 0.00801259558647871f, 4.438267933437601e-05f,
+  4.022125921210318e-08f};
+static const float carry_fast_sigmoid_q[5] = {
+  1.0f, 0.11538230627775192f, 0.0014597466215491295f, 3.490814378892537e-06f,
+  8.24243451269524e-10f};
+#endif
+
 /**
   e^-x for the gates (exact quality): -x = n ln2 + s with n whole and
   |s| <= ln2 / 2 in one fused step (the error of ln2 in float, 2e-9 n, is
@@ -56,30 +74,38 @@ static inline CARRY_VF CARRY_V(tanh_gate)(CARRY_VF x)
   linearised error: tools/fit_fast_tanh.py); in float arithmetic the
   absolute error stays below 7e-7 (tests/test_vmath.c measures it).
   Twelve vector operations and a division, against some twenty for the
-  exact exp-based form, and a shorter chain of dependent ones.
+  exact exp-based form, and a shorter chain of dependent ones: both
+  polynomials by Estrin's scheme (pairs, then x^4), three multiply-add
+  latencies instead of four.
 */
 static inline CARRY_VF CARRY_V(tanh_fast)(CARRY_VF x)
 {
-  static const float p[4] = {0.9999983906745911f, 0.12820152938365936f,
-                             0.0028404914774000645f, 1.0296642358298413e-05f};
-  static const float q[5] = {1.0f, 0.4615292251110077f, 0.023355945944786072f,
-                             0.00022341212024912238f, 2.1100632352499815e-07f};
+  const float *p = carry_fast_tanh_p, *q = carry_fast_tanh_q;
   x = CARRY_V(max)(CARRY_V(min)(x, CARRY_V(set1)(9.0f)),
                    CARRY_V(set1)(-9.0f));
-  const CARRY_VF u = x * x;
-  CARRY_VF num = CARRY_V(set1)(p[3]), den = CARRY_V(set1)(q[4]);
-  for (int k = 2; k >= 0; --k) {
-    num = num * u + p[k];
-  }
-  for (int k = 3; k >= 0; --k) {
-    den = den * u + q[k];
-  }
+  const CARRY_VF u = x * x, u2 = u * u;
+  const CARRY_VF num = (p[0] + p[1] * u) + u2 * (p[2] + p[3] * u);
+  const CARRY_VF den =
+    (q[0] + q[1] * u) + u2 * ((q[2] + q[3] * u) + q[4] * u2);
   return x * num / den;
 }
 
-/** Fast quality: sigmoid x = 1/2 + tanh(x/2) / 2 (absolute error below
-    4e-7). */
+/**
+  Fast quality: sigmoid x = 1/2 + tanh(x/2) / 2 with tanh's rational
+  above, written as one fraction: (Q(x^2/4) / 2 + x P(x^2/4) / 4) /
+  Q(x^2/4), the quarter powers folded into the coefficients (p_k / 4^(k+1)
+  and q_k / 4^k), x clamped to +-18.  No halving before nor
+  multiply-add after: two fewer latencies than through tanh_fast.
+  Absolute error below 4e-7 (tests/test_vmath.c).
+*/
 static inline CARRY_VF CARRY_V(sigmoid_fast)(CARRY_VF x)
 {
-  return 0.5f + 0.5f * CARRY_V(tanh_fast)(0.5f * x);
+  const float *p = carry_fast_sigmoid_p, *q = carry_fast_sigmoid_q;
+  x = CARRY_V(max)(CARRY_V(min)(x, CARRY_V(set1)(18.0f)),
+                   CARRY_V(set1)(-18.0f));
+  const CARRY_VF u = x * x, u2 = u * u;
+  const CARRY_VF odd = (p[0] + p[1] * u) + u2 * (p[2] + p[3] * u);
+  const CARRY_VF den =
+    (q[0] + q[1] * u) + u2 * ((q[2] + q[3] * u) + q[4] * u2);
+  return (x * odd + 0.5f * den) / den;  // den / 2 is exact: one rounding
 }

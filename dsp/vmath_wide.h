@@ -110,13 +110,30 @@ static inline v16f w_tanh_sigmoid_gate(v16f x)
   return numerator / (1.0f + e);
 }
 
+/** Lanes 0-7 `low`, lanes 8-15 `high`. */
+static inline v16f w_halves(float low, float high)
+{
+  return (v16f)_mm512_mask_blend_ps(CARRY_LOW_LANES, _mm512_set1_ps(high),
+                                    _mm512_set1_ps(low));
+}
+
+/* tanh_fast and sigmoid_fast are one rational form with their own
+   constants: (x P(u) + k Q(u)) / Q(u) with k = -0 (adds nothing, not even
+   to a zero's sign) for tanh and 1/2 for sigmoid. */
 static inline v16f w_tanh_sigmoid_fast(v16f x)
 {
-  const v16f halved = (v16f)_mm512_mask_mul_ps(
-    (__m512)x, (__mmask16)~CARRY_LOW_LANES, (__m512)x, (__m512)w_set1(0.5f));
-  const v16f t = w_tanh_fast(halved);
-  return (v16f)_mm512_mask_blend_ps(CARRY_LOW_LANES, (__m512)(0.5f + 0.5f * t),
-                                    (__m512)t);
+  const float *tp = carry_fast_tanh_p, *tq = carry_fast_tanh_q;
+  const float *sp = carry_fast_sigmoid_p, *sq = carry_fast_sigmoid_q;
+  const v16f bound = w_halves(9.0f, 18.0f);
+  x = w_max(w_min(x, bound), -bound);
+  const v16f u = x * x, u2 = u * u;
+  const v16f odd = (w_halves(tp[0], sp[0]) + w_halves(tp[1], sp[1]) * u) +
+                   u2 * (w_halves(tp[2], sp[2]) + w_halves(tp[3], sp[3]) * u);
+  const v16f den =
+    (w_halves(tq[0], sq[0]) + w_halves(tq[1], sq[1]) * u) +
+    u2 * ((w_halves(tq[2], sq[2]) + w_halves(tq[3], sq[3]) * u) +
+          w_halves(tq[4], sq[4]) * u2);
+  return (x * odd + w_halves(-0.0f, 0.5f) * den) / den;
 }
 
 #endif /* __AVX512F__ */

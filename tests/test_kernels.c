@@ -97,16 +97,24 @@ static carry_model *make_model(const shape *s, test_rng *rng)
   return model;
 }
 
-static void run(const carry_model *model, carry_kernels kernels,
-                const float *in, const float *knobs, float *out)
+static void run_quality(const carry_model *model, carry_kernels kernels,
+                        carry_quality quality, const float *in,
+                        const float *knobs, float *out)
 {
   carry_error err;
   carry_stream *stream = carry_stream_create_with(model, 512, kernels, &err);
   CHECK(stream != NULL, "stream: %s", err.message);
   if (stream) {
+    carry_stream_set_quality(stream, quality);
     carry_stream_process(stream, in, knobs, out, N_SAMPLES);
   }
   carry_stream_free(stream);
+}
+
+static void run(const carry_model *model, carry_kernels kernels,
+                const float *in, const float *knobs, float *out)
+{
+  run_quality(model, kernels, CARRY_QUALITY_EXACT, in, knobs, out);
 }
 
 /** A carried state that is somehow not finite (nothing in the kernels
@@ -192,11 +200,18 @@ static void check_same_as_avx2(const char *name, const carry_model *model,
                                const float *in, const float *knobs,
                                const float *avx512_out)
 {
-  static float avx2_out[N_SAMPLES];
+  static float avx2_out[N_SAMPLES], fast[2][N_SAMPLES];
   run(model, CARRY_KERNELS_AVX2, in, knobs, avx2_out);
   CHECK(!memcmp(avx2_out, avx512_out, sizeof(avx2_out)),
         "%s: avx512 gives avx2's bits (differs by up to %g)", name,
         test_max_abs_diff(avx2_out, avx512_out, N_SAMPLES));
+  run_quality(model, CARRY_KERNELS_AVX2, CARRY_QUALITY_FAST, in, knobs,
+              fast[0]);
+  run_quality(model, CARRY_KERNELS_AVX512, CARRY_QUALITY_FAST, in, knobs,
+              fast[1]);
+  CHECK(!memcmp(fast[0], fast[1], sizeof(fast[0])),
+        "%s: fast avx512 gives fast avx2's bits (differs by up to %g)", name,
+        test_max_abs_diff(fast[0], fast[1], N_SAMPLES));
 }
 
 int main(void)
