@@ -1,9 +1,11 @@
 #!/usr/bin/python3
-"""Fits the fast-quality tanh of dsp/vmath.h (v_tanh_fast):
+"""Fits the fast-quality tanh of dsp/vmath_gates.h (tanh_fast):
 tanh x ~ x P(x^2) / Q(x^2), Q(0) = 1, on [0, CLAMP], near-minimax in the
 absolute error by Lawson's iteration on the linearised error
-x P - tanh(x) Q.  Prints the coefficients (rounded to float) and the error
-of the float32 Horner evaluation.  Run with Debian's numpy:
+x P - tanh(x) Q.  Prints the coefficients (rounded to float), the error
+of a float32 evaluation, and the fast sigmoid's coefficients made from
+them: sigmoid x = 1/2 + tanh(x/2)/2 = (x A(x^2) + Q(x^2/4)/2) / Q(x^2/4)
+with A(u) = P(u/4)/4, so a_k = p_k / 4^(k+1) and d_k = q_k / 4^k.  Run with Debian's numpy:
     /usr/bin/python3 tools/fit_fast_tanh.py
 """
 import numpy as np
@@ -51,3 +53,7 @@ err, p, q = fit(P_TERMS, Q_TERMS, CLAMP)
 print("fit error %.3g, float32 error %.3g" % (err, float32_error(p, q, CLAMP)))
 print("P:", [float(np.float32(c)) for c in p])
 print("Q:", [float(np.float32(c)) for c in q])
+print("sigmoid numerator:",
+      [float(np.float32(c / 4.0 ** (k + 1))) for k, c in enumerate(p)])
+print("sigmoid denominator:",
+      [float(np.float32(c / 4.0 ** k)) for k, c in enumerate(q)])
