@@ -222,14 +222,26 @@ static uint32_t latency_of(const carry_engine *engine)
   return engine ? engine->latency : 0u;
 }
 
+/** Copies n samples out of a ring from position `from` (wrapping), in at
+    most two pieces: no index arithmetic per sample. */
+static void read_ring(const float *ring, uint64_t from, float *out,
+                      uint32_t n)
+{
+  const uint32_t at = (uint32_t)(from & (CARRY_DRY_RING - 1));
+  const uint32_t first = n < CARRY_DRY_RING - at ? n : CARRY_DRY_RING - at;
+  memcpy(out, ring + at, first * sizeof(float));
+  memcpy(out + first, ring, (n - first) * sizeof(float));
+}
+
 /** Stores the cell's inputs of channel c in its dry ring. */
 static void remember_dry(carry_plugin *self, int c, const float *dry,
                          uint32_t n)
 {
   float *ring = self->dry_ring[c];
-  for (uint32_t t = 0; t < n; ++t) {
-    ring[(self->clock + t) & (CARRY_DRY_RING - 1)] = dry[t];
-  }
+  const uint32_t at = (uint32_t)(self->clock & (CARRY_DRY_RING - 1));
+  const uint32_t first = n < CARRY_DRY_RING - at ? n : CARRY_DRY_RING - at;
+  memcpy(ring + at, dry, first * sizeof(float));
+  memcpy(ring, dry + first, (n - first) * sizeof(float));
 }
 
 /** The dry input of channel c as late as the models' output: delayed by
@@ -237,18 +249,15 @@ static void remember_dry(carry_plugin *self, int c, const float *dry,
 static void delay_dry(carry_plugin *self, int c, uint32_t n)
 {
   const float *ring = self->dry_ring[c];
-  const uint64_t mask = CARRY_DRY_RING - 1;
-  const uint64_t from = self->clock - latency_of(self->current);
-  for (uint32_t t = 0; t < n; ++t) {
-    self->delayed[t] = ring[(from + t) & mask];
-  }
+  read_ring(ring, self->clock - latency_of(self->current), self->delayed, n);
   if (!self->incoming) {
     return;
   }
-  const uint64_t to = self->clock - latency_of(self->incoming);
+  float incoming[CARRY_GRID];
+  read_ring(ring, self->clock - latency_of(self->incoming), incoming, n);
   for (uint32_t t = 0; t < n; ++t) {
     const float f = self->ramp_fade[t], d = self->delayed[t];
-    self->delayed[t] = d + f * (ring[(to + t) & mask] - d);
+    self->delayed[t] = d + f * (incoming[t] - d);
   }
 }
 
@@ -309,16 +318,21 @@ static void process_cell(carry_plugin *self, uint32_t offset, uint32_t n)
 /* ------------------------------------------------------------------------ */
 /* A block */
 
+/** Whether every input sample is finite: the exponent bits of each, ORed
+    over the block where all ones (inf, NaN), branch-free so that it
+    vectorises. */
 static bool is_finite_input(const carry_plugin *self, uint32_t n)
 {
+  uint32_t is_bad = 0;
   for (int c = 0; c < self->n_channels; ++c) {
+    const float *in = self->in[c];
     for (uint32_t t = 0; t < n; ++t) {
-      if (!isfinite(self->in[c][t])) {
-        return false;
-      }
+      uint32_t bits;
+      memcpy(&bits, in + t, sizeof(bits));
+      is_bad |= (bits & 0x7f800000u) == 0x7f800000u;
     }
   }
-  return true;
+  return !is_bad;
 }
 
 void carry_reset_engines(carry_plugin *self)
