@@ -190,18 +190,20 @@ gru_delayed_chunk(const carry_packed_layer *layer, const float *x,
   }
 }
 
-#if defined(__AVX512F__)
-/* Layers of one group take the AVX2 set's kernels (see kernels.h). */
+/* In the AVX-512 set, layers of one group take the AVX2 set's kernels (see
+   kernels.h) and the others run wide tiles. */
 void carry_gru_chunk(const carry_packed_layer *layer, const float *x,
                      int x_stride, int n_samples, float *h, float *y,
                      const float *h_reset)
 {
+#if defined(__AVX512F__)
   if (layer->n_padded < 16) {
     CARRY_AVX2_NAME(carry_gru_chunk)(layer, x, x_stride, n_samples, h, y,
                                      h_reset);
     return;
   }
-  gru_chunk(layer, x, x_stride, n_samples, h, y, h_reset, true);
+#endif
+  gru_chunk(layer, x, x_stride, n_samples, h, y, h_reset, CARRY_IS_WIDE_SET);
 }
 
 void carry_gru_delayed_chunk(const carry_packed_layer *layer, const float *x,
@@ -209,29 +211,16 @@ void carry_gru_delayed_chunk(const carry_packed_layer *layer, const float *x,
                              const carry_delay_taps *taps,
                              const carry_delay_line *line, float *y)
 {
+#if defined(__AVX512F__)
   if (layer->n_padded < 16) {
     CARRY_AVX2_NAME(carry_gru_delayed_chunk)(layer, x, x_stride, n_samples,
                                              taps, line, y);
     return;
   }
-  gru_delayed_chunk(layer, x, x_stride, n_samples, taps, line, y, true);
-}
-#else
-void carry_gru_chunk(const carry_packed_layer *layer, const float *x,
-                     int x_stride, int n_samples, float *h, float *y,
-                     const float *h_reset)
-{
-  gru_chunk(layer, x, x_stride, n_samples, h, y, h_reset, false);
-}
-
-void carry_gru_delayed_chunk(const carry_packed_layer *layer, const float *x,
-                             int x_stride, int n_samples,
-                             const carry_delay_taps *taps,
-                             const carry_delay_line *line, float *y)
-{
-  gru_delayed_chunk(layer, x, x_stride, n_samples, taps, line, y, false);
-}
 #endif
+  gru_delayed_chunk(layer, x, x_stride, n_samples, taps, line, y,
+                    CARRY_IS_WIDE_SET);
+}
 
 /* ------------------------------------------------------------------------ */
 /* Two streams of one model in step (stereo) */
@@ -289,6 +278,14 @@ gru_pair_group(const carry_packed_layer *layer, int g, const float *xa,
 #if defined(__AVX512F__)
 /* Wide layers run two streams as two interleaved single steps, as in
    lstm.c. */
+static inline __attribute__((always_inline)) bool
+gru_wide_lane_step(const carry_packed_layer *layer, const float *x,
+                   const float *h, const carry_lane *lane, float *y)
+{
+  (void)lane;  // a GRU has no c
+  return gru_step(layer, x, h, y, true);
+}
+
 void carry_gru_pair_chunk(const carry_packed_layer *layer, int x_stride,
                           int n_samples, const carry_lane *a,
                           const carry_lane *b)
@@ -297,21 +294,8 @@ void carry_gru_pair_chunk(const carry_packed_layer *layer, int x_stride,
     CARRY_AVX2_NAME(carry_gru_pair_chunk)(layer, x_stride, n_samples, a, b);
     return;
   }
-  const size_t Hp = (size_t)layer->n_padded;
-  const float *ha = a->h, *hb = b->h;
-  for (size_t t = 0; t < (size_t)n_samples; ++t) {
-    float *ya = a->y + t * Hp, *yb = b->y + t * Hp;
-    const bool a_ok = gru_step(layer, a->x + t * (size_t)x_stride, ha, ya,
-                               true);
-    const bool b_ok = gru_step(layer, b->x + t * (size_t)x_stride, hb, yb,
-                               true);
-    carry_recover_lane(a, Hp, ya, a_ok);
-    carry_recover_lane(b, Hp, yb, b_ok);
-    ha = ya;
-    hb = yb;
-  }
-  memcpy(a->h, ha, Hp * sizeof(float));
-  memcpy(b->h, hb, Hp * sizeof(float));
+  carry_interleaved_pair_chunk(layer, x_stride, n_samples, a, b,
+                               gru_wide_lane_step);
 }
 #else
 void carry_gru_pair_chunk(const carry_packed_layer *layer, int x_stride,

@@ -90,6 +90,14 @@ void carry_gru_lanes_chunk(const carry_lanes_layer *layer, const float *x,
                            int n_samples, int n_vectors, float *h, float *y,
                            const float *h_reset);
 
+/** Whether this set runs recurrent layers of two groups or more in wide
+    (16-lane) tiles: the AVX-512 set. */
+#if defined(__AVX512F__)
+#  define CARRY_IS_WIDE_SET true
+#else
+#  define CARRY_IS_WIDE_SET false
+#endif
+
 #if defined(__AVX512F__)
 /* The AVX-512 set has wide kernels for LSTM and GRU layers of two unit
    groups or more and runs the AVX2 set's kernels for everything else (the
@@ -316,6 +324,36 @@ carry_pair_chunk(const carry_packed_layer *layer, int x_stride, int n_samples,
     }
     carry_recover_lane(a, Hp, ya, !v_any_nan(check_a));
     carry_recover_lane(b, Hp, yb, !v_any_nan(check_b));
+    ha = ya;
+    hb = yb;
+  }
+  memcpy(a->h, ha, Hp * sizeof(float));
+  memcpy(b->h, hb, Hp * sizeof(float));
+}
+
+/** One sample of one stream of a pair, as its single-stream kernel runs
+    it: from the input x and the state h into y (and the lane's c).
+    Returns whether the new state is finite. */
+typedef bool (*carry_lane_step_fn)(const carry_packed_layer *layer,
+                                   const float *x, const float *h,
+                                   const carry_lane *lane, float *y);
+
+/** A chunk of two streams as interleaved single steps, sample by sample:
+    the AVX-512 set's stereo pair for wide layers, each stream's bits its
+    own. */
+static inline __attribute__((always_inline)) void
+carry_interleaved_pair_chunk(const carry_packed_layer *layer, int x_stride,
+                             int n_samples, const carry_lane *a,
+                             const carry_lane *b, carry_lane_step_fn step)
+{
+  const size_t Hp = (size_t)layer->n_padded;
+  const float *ha = a->h, *hb = b->h;
+  for (size_t t = 0; t < (size_t)n_samples; ++t) {
+    float *ya = a->y + t * Hp, *yb = b->y + t * Hp;
+    const bool a_ok = step(layer, a->x + t * (size_t)x_stride, ha, a, ya);
+    const bool b_ok = step(layer, b->x + t * (size_t)x_stride, hb, b, yb);
+    carry_recover_lane(a, Hp, ya, a_ok);
+    carry_recover_lane(b, Hp, yb, b_ok);
     ha = ya;
     hb = yb;
   }

@@ -224,18 +224,21 @@ lstm_delayed_chunk(const carry_packed_layer *layer, const float *x,
   }
 }
 
-#if defined(__AVX512F__)
-/* Layers of one group take the AVX2 set's kernels (see kernels.h). */
+/* In the AVX-512 set, layers of one group take the AVX2 set's kernels (see
+   kernels.h) and the others run wide tiles. */
 void carry_lstm_chunk(const carry_packed_layer *layer, const float *x,
                       int x_stride, int n_samples, float *h, float *c,
                       float *y, const float *h_reset, const float *c_reset)
 {
+#if defined(__AVX512F__)
   if (layer->n_padded < 16) {
     CARRY_AVX2_NAME(carry_lstm_chunk)(layer, x, x_stride, n_samples, h, c, y,
                                       h_reset, c_reset);
     return;
   }
-  lstm_chunk(layer, x, x_stride, n_samples, h, c, y, h_reset, c_reset, true);
+#endif
+  lstm_chunk(layer, x, x_stride, n_samples, h, c, y, h_reset, c_reset,
+             CARRY_IS_WIDE_SET);
 }
 
 void carry_lstm_delayed_chunk(const carry_packed_layer *layer, const float *x,
@@ -243,29 +246,16 @@ void carry_lstm_delayed_chunk(const carry_packed_layer *layer, const float *x,
                               const carry_delay_taps *taps,
                               const carry_delay_line *line, float *y)
 {
+#if defined(__AVX512F__)
   if (layer->n_padded < 16) {
     CARRY_AVX2_NAME(carry_lstm_delayed_chunk)(layer, x, x_stride, n_samples,
                                               taps, line, y);
     return;
   }
-  lstm_delayed_chunk(layer, x, x_stride, n_samples, taps, line, y, true);
-}
-#else
-void carry_lstm_chunk(const carry_packed_layer *layer, const float *x,
-                      int x_stride, int n_samples, float *h, float *c,
-                      float *y, const float *h_reset, const float *c_reset)
-{
-  lstm_chunk(layer, x, x_stride, n_samples, h, c, y, h_reset, c_reset, false);
-}
-
-void carry_lstm_delayed_chunk(const carry_packed_layer *layer, const float *x,
-                              int x_stride, int n_samples,
-                              const carry_delay_taps *taps,
-                              const carry_delay_line *line, float *y)
-{
-  lstm_delayed_chunk(layer, x, x_stride, n_samples, taps, line, y, false);
-}
 #endif
+  lstm_delayed_chunk(layer, x, x_stride, n_samples, taps, line, y,
+                     CARRY_IS_WIDE_SET);
+}
 
 /* ------------------------------------------------------------------------ */
 /* Two streams of one model in step (stereo) */
@@ -303,9 +293,16 @@ lstm_pair_group(const carry_packed_layer *layer, int g, const float *xa,
 }
 
 #if defined(__AVX512F__)
-/* Wide layers run two streams as two interleaved single steps: a wide step
-   leaves the vector ports idle for much of its serial chain, which the
-   other stream's step fills; the weights come from L1 either way. */
+/* Wide layers run two streams as two interleaved single steps: about as
+   fast as the two one after the other, and with 16-lane gates, which the
+   AVX2 pair kernel (shared weight loads, 8-lane gates) does not have. */
+static inline __attribute__((always_inline)) bool
+lstm_wide_lane_step(const carry_packed_layer *layer, const float *x,
+                    const float *h, const carry_lane *lane, float *y)
+{
+  return lstm_step(layer, x, h, lane->c, lane->c, y, true);
+}
+
 void carry_lstm_pair_chunk(const carry_packed_layer *layer, int x_stride,
                            int n_samples, const carry_lane *a,
                            const carry_lane *b)
@@ -314,21 +311,8 @@ void carry_lstm_pair_chunk(const carry_packed_layer *layer, int x_stride,
     CARRY_AVX2_NAME(carry_lstm_pair_chunk)(layer, x_stride, n_samples, a, b);
     return;
   }
-  const size_t Hp = (size_t)layer->n_padded;
-  const float *ha = a->h, *hb = b->h;
-  for (size_t t = 0; t < (size_t)n_samples; ++t) {
-    float *ya = a->y + t * Hp, *yb = b->y + t * Hp;
-    const bool a_ok = lstm_step(layer, a->x + t * (size_t)x_stride, ha, a->c,
-                                a->c, ya, true);
-    const bool b_ok = lstm_step(layer, b->x + t * (size_t)x_stride, hb, b->c,
-                                b->c, yb, true);
-    carry_recover_lane(a, Hp, ya, a_ok);
-    carry_recover_lane(b, Hp, yb, b_ok);
-    ha = ya;
-    hb = yb;
-  }
-  memcpy(a->h, ha, Hp * sizeof(float));
-  memcpy(b->h, hb, Hp * sizeof(float));
+  carry_interleaved_pair_chunk(layer, x_stride, n_samples, a, b,
+                               lstm_wide_lane_step);
 }
 #else
 void carry_lstm_pair_chunk(const carry_packed_layer *layer, int x_stride,

@@ -67,6 +67,17 @@ static inline CARRY_VF CARRY_V(tanh_gate)(CARRY_VF x)
   return (1.0f - e) / (1.0f + e);
 }
 
+/** P(u) (4 coefficients) and Q(u) (5) by Estrin's scheme: pairs, then u^2
+    (three multiply-add latencies instead of four). */
+static inline void CARRY_V(fast_polynomials)(CARRY_VF u, const float *p,
+                                             const float *q, CARRY_VF *p_u,
+                                             CARRY_VF *q_u)
+{
+  const CARRY_VF u2 = u * u;
+  *p_u = (p[0] + p[1] * u) + u2 * (p[2] + p[3] * u);
+  *q_u = (q[0] + q[1] * u) + u2 * ((q[2] + q[3] * u) + q[4] * u2);
+}
+
 /**
   Fast quality: tanh x ~ x P(x^2) / Q(x^2), P of degree 3 and Q of degree
   4 in x^2, with x clamped to +-9 (where tanh is 1 within 3e-8).  The
@@ -74,19 +85,15 @@ static inline CARRY_VF CARRY_V(tanh_gate)(CARRY_VF x)
   linearised error: tools/fit_fast_tanh.py); in float arithmetic the
   absolute error stays below 7e-7 (tests/test_vmath.c measures it).
   Twelve vector operations and a division, against some twenty for the
-  exact exp-based form, and a shorter chain of dependent ones: both
-  polynomials by Estrin's scheme (pairs, then x^4), three multiply-add
-  latencies instead of four.
+  exact exp-based form, and a shorter chain of dependent ones.
 */
 static inline CARRY_VF CARRY_V(tanh_fast)(CARRY_VF x)
 {
-  const float *p = carry_fast_tanh_p, *q = carry_fast_tanh_q;
   x = CARRY_V(max)(CARRY_V(min)(x, CARRY_V(set1)(9.0f)),
                    CARRY_V(set1)(-9.0f));
-  const CARRY_VF u = x * x, u2 = u * u;
-  const CARRY_VF num = (p[0] + p[1] * u) + u2 * (p[2] + p[3] * u);
-  const CARRY_VF den =
-    (q[0] + q[1] * u) + u2 * ((q[2] + q[3] * u) + q[4] * u2);
+  CARRY_VF num, den;
+  CARRY_V(fast_polynomials)(x * x, carry_fast_tanh_p, carry_fast_tanh_q,
+                            &num, &den);
   return x * num / den;
 }
 
@@ -100,12 +107,10 @@ static inline CARRY_VF CARRY_V(tanh_fast)(CARRY_VF x)
 */
 static inline CARRY_VF CARRY_V(sigmoid_fast)(CARRY_VF x)
 {
-  const float *p = carry_fast_sigmoid_p, *q = carry_fast_sigmoid_q;
   x = CARRY_V(max)(CARRY_V(min)(x, CARRY_V(set1)(18.0f)),
                    CARRY_V(set1)(-18.0f));
-  const CARRY_VF u = x * x, u2 = u * u;
-  const CARRY_VF odd = (p[0] + p[1] * u) + u2 * (p[2] + p[3] * u);
-  const CARRY_VF den =
-    (q[0] + q[1] * u) + u2 * ((q[2] + q[3] * u) + q[4] * u2);
+  CARRY_VF odd, den;
+  CARRY_V(fast_polynomials)(x * x, carry_fast_sigmoid_p, carry_fast_sigmoid_q,
+                            &odd, &den);
   return (x * odd + 0.5f * den) / den;  // den / 2 is exact: one rounding
 }
