@@ -20,10 +20,12 @@ void carry_lstm_chunk_avx2(const carry_packed_layer *layer, const float *x,
                            int x_stride, int n_samples, float *h, float *c,
                            float *y, const float *h_reset,
                            const float *c_reset);
+#if defined(CARRY_HAVE_AVX512)
 void carry_lstm_chunk_avx512(const carry_packed_layer *layer, const float *x,
                              int x_stride, int n_samples, float *h, float *c,
                              float *y, const float *h_reset,
                              const float *c_reset);
+#endif
 void carry_gru_chunk_portable(const carry_packed_layer *layer, const float *x,
                               int x_stride, int n_samples, float *h, float *y,
                               const float *h_reset);
@@ -146,6 +148,7 @@ static void test_state_guard(void)
     CHECK(!memcmp(h, pg->h0, sizeof(h)), "GRU kernel %d: an infinite state "
           "is reset", isa);
   }
+#if defined(CARRY_HAVE_AVX512)
   if (carry_kernels_available(CARRY_KERNELS_AVX512)) {
     memset(h, 0, sizeof(h));
     memset(c, 0, sizeof(c));
@@ -154,6 +157,7 @@ static void test_state_guard(void)
     CHECK(!memcmp(h, pl->h0, sizeof(h)) && !memcmp(c, pl->c0, sizeof(c)),
           "LSTM kernel avx512: a NaN cell state is reset");
   }
+#endif
   double state[48], reset[48], scratch[256];
   carry_reference_reset(lstm, reset);
   memcpy(state, reset, sizeof(state));
