@@ -13,8 +13,10 @@
   [i f g o][i' f' g' o'] load as [i f] [g o] [i' f'] [g' o'], whose sums
   run row by row exactly as the 8-lane ones, and are regrouped as
   [i i'] [f f'] [g g'] [o o'] so that each activation covers 16 units.
-  The arithmetic of every lane is the same, so are the bits; the gates,
-  half the time of a step, take half the instructions.
+  A layer with an odd number of groups sums its last one in the same tile
+  as the last pairs, its [i f] and [g o] in one vector each.  The
+  arithmetic of every lane is the same, so are the bits; the gates, half
+  the time of a step, take half the instructions.
 */
 
 #include "kernels.h"
