@@ -90,7 +90,7 @@ void carry_gru_lanes_chunk(const carry_lanes_layer *layer, const float *x,
                            int n_samples, int n_vectors, float *h, float *y,
                            const float *h_reset);
 
-/** Whether this set runs recurrent layers of two groups or more in wide
+/** Whether this set runs recurrent layers of several groups in wide
     (16-lane) tiles: the AVX-512 set. */
 #if defined(__AVX512F__)
 #  define CARRY_IS_WIDE_SET true
@@ -99,10 +99,10 @@ void carry_gru_lanes_chunk(const carry_lanes_layer *layer, const float *x,
 #endif
 
 #if defined(__AVX512F__)
-/* The AVX-512 set has wide kernels for LSTM and GRU layers of two unit
-   groups or more and runs the AVX2 set's kernels for everything else (the
-   same bits; GCC's code for the 8-lane tiles built with -mavx512f measured
-   up to 1.4 times slower). */
+/* The AVX-512 set has wide kernels for LSTM layers of two unit groups or
+   more and GRU layers of three or more, and runs the AVX2 set's kernels
+   for everything else (the same bits; GCC's code for the 8-lane tiles
+   built with -mavx512f measured up to 1.4 times slower). */
 #  if defined(CARRY_FAST)
 #    define CARRY_AVX2_NAME(name) name##_avx2_fast
 #  else

@@ -64,6 +64,7 @@ static const shape shapes[] = {
   {"gru7", {GRU(7), OUT}, 2, 1, true},
   {"gru16", {GRU(16), OUT}, 2, 1, false},
   {"gru32 knobs", {GRU(32), OUT}, 2, 3, false},
+  {"gru40", {GRU(40), OUT}, 2, 1, false},
   {"gru12x2", {GRU(12), GRU(20), OUT}, 3, 1, false},
   {"mixed", {GRU(10), LSTM(6), OUT}, 3, 2, false},
   {"td-dense", {DENSE(8, CARRY_ACT_TANH), LSTM(8), OUT}, 3, 1, false},
