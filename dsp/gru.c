@@ -295,6 +295,29 @@ void carry_gru_delayed_chunk(const carry_packed_layer *layer, const float *x,
 /* ------------------------------------------------------------------------ */
 /* Two streams of one model in step (stereo) */
 
+#if defined(__AVX512F__)
+/* Wide layers run two streams as two interleaved single steps, as in
+   lstm.c. */
+static inline __attribute__((always_inline)) bool
+gru_wide_lane_step(const carry_packed_layer *layer, const float *x,
+                   const float *h, const carry_lane *lane, float *y)
+{
+  (void)lane;  // a GRU has no c
+  return gru_step(layer, x, h, y, true);
+}
+
+void carry_gru_pair_chunk(const carry_packed_layer *layer, int x_stride,
+                          int n_samples, const carry_lane *a,
+                          const carry_lane *b)
+{
+  if (layer->n_padded < CARRY_GRU_WIDE_UNITS) {
+    CARRY_AVX2_NAME(carry_gru_pair_chunk)(layer, x_stride, n_samples, a, b);
+    return;
+  }
+  carry_interleaved_pair_chunk(layer, x_stride, n_samples, a, b,
+                               gru_wide_lane_step);
+}
+#else
 /** gru_accumulate() for one group of two streams, each weight vector
     loaded once. */
 static inline __attribute__((always_inline)) void
@@ -345,29 +368,6 @@ gru_pair_group(const carry_packed_layer *layer, int g, const float *xa,
   *check_b += new_b * 0.0f;
 }
 
-#if defined(__AVX512F__)
-/* Wide layers run two streams as two interleaved single steps, as in
-   lstm.c. */
-static inline __attribute__((always_inline)) bool
-gru_wide_lane_step(const carry_packed_layer *layer, const float *x,
-                   const float *h, const carry_lane *lane, float *y)
-{
-  (void)lane;  // a GRU has no c
-  return gru_step(layer, x, h, y, true);
-}
-
-void carry_gru_pair_chunk(const carry_packed_layer *layer, int x_stride,
-                          int n_samples, const carry_lane *a,
-                          const carry_lane *b)
-{
-  if (layer->n_padded < CARRY_GRU_WIDE_UNITS) {
-    CARRY_AVX2_NAME(carry_gru_pair_chunk)(layer, x_stride, n_samples, a, b);
-    return;
-  }
-  carry_interleaved_pair_chunk(layer, x_stride, n_samples, a, b,
-                               gru_wide_lane_step);
-}
-#else
 void carry_gru_pair_chunk(const carry_packed_layer *layer, int x_stride,
                           int n_samples, const carry_lane *a,
                           const carry_lane *b)

@@ -262,6 +262,29 @@ void carry_lstm_delayed_chunk(const carry_packed_layer *layer, const float *x,
 /* ------------------------------------------------------------------------ */
 /* Two streams of one model in step (stereo) */
 
+#if defined(__AVX512F__)
+/* Wide layers run two streams as two interleaved single steps: about as
+   fast as the two one after the other, and with 16-lane gates, which the
+   AVX2 pair kernel (shared weight loads, 8-lane gates) does not have. */
+static inline __attribute__((always_inline)) bool
+lstm_wide_lane_step(const carry_packed_layer *layer, const float *x,
+                    const float *h, const carry_lane *lane, float *y)
+{
+  return lstm_step(layer, x, h, lane->c, lane->c, y, true);
+}
+
+void carry_lstm_pair_chunk(const carry_packed_layer *layer, int x_stride,
+                           int n_samples, const carry_lane *a,
+                           const carry_lane *b)
+{
+  if (layer->n_padded < 16) {
+    CARRY_AVX2_NAME(carry_lstm_pair_chunk)(layer, x_stride, n_samples, a, b);
+    return;
+  }
+  carry_interleaved_pair_chunk(layer, x_stride, n_samples, a, b,
+                               lstm_wide_lane_step);
+}
+#else
 /** One group of 8 units for two streams: each weight vector is loaded
     once and used for both, and each stream's sums run over the same rows
     in the same order as in lstm_tile(), so each gives its own bits. */
@@ -294,29 +317,6 @@ lstm_pair_group(const carry_packed_layer *layer, int g, const float *xa,
   *check_b += c_new * 0.0f + h_new * 0.0f;
 }
 
-#if defined(__AVX512F__)
-/* Wide layers run two streams as two interleaved single steps: about as
-   fast as the two one after the other, and with 16-lane gates, which the
-   AVX2 pair kernel (shared weight loads, 8-lane gates) does not have. */
-static inline __attribute__((always_inline)) bool
-lstm_wide_lane_step(const carry_packed_layer *layer, const float *x,
-                    const float *h, const carry_lane *lane, float *y)
-{
-  return lstm_step(layer, x, h, lane->c, lane->c, y, true);
-}
-
-void carry_lstm_pair_chunk(const carry_packed_layer *layer, int x_stride,
-                           int n_samples, const carry_lane *a,
-                           const carry_lane *b)
-{
-  if (layer->n_padded < 16) {
-    CARRY_AVX2_NAME(carry_lstm_pair_chunk)(layer, x_stride, n_samples, a, b);
-    return;
-  }
-  carry_interleaved_pair_chunk(layer, x_stride, n_samples, a, b,
-                               lstm_wide_lane_step);
-}
-#else
 void carry_lstm_pair_chunk(const carry_packed_layer *layer, int x_stride,
                            int n_samples, const carry_lane *a,
                            const carry_lane *b)
