@@ -152,43 +152,60 @@ block_sums(const carry_lanes_layer *layer, int u0, int u1, const float *x,
 /* ------------------------------------------------------------------------ */
 /* Steps */
 
-#if defined(__AVX512F__)
-/** One unit's LSTM cell for 16 lanes: its sums `z` (4, 16), its c and
-    h_out (16 each); adds to the two halves' checks. */
-static inline __attribute__((always_inline)) void
-lstm_lanes_cell_wide(const float *z, float *c, float *h_out, v8f *check)
+/** One unit's cell for the 8 lanes of vector v: its sums in `zu` (4, L),
+    its state at `at` of h (GRU) or c (LSTM) and of h_out.  Returns a
+    vector that is NaN wherever the new state is not finite. */
+static inline __attribute__((always_inline)) v8f
+lanes_cell(const float *zu, size_t L, int v, const float *h, float *c,
+           float *h_out, size_t at, const bool is_gru)
 {
-  v16f c_new, h_new;
-  carry_lstm_cell_wide(w_load(z), w_load(z + 16), w_load(z + 32),
-                       w_load(z + 48), w_load(c), &c_new, &h_new);
-  w_store(c, c_new);
-  w_store(h_out, h_new);
-  const v16f is_finite = c_new * 0.0f + h_new * 0.0f;
-  check[0] += w_low(is_finite);
-  check[1] += w_high(is_finite);
+  const v8f z0 = v_load(zu + 8 * v), z1 = v_load(zu + L + 8 * v);
+  const v8f z2 = v_load(zu + 2 * L + 8 * v), z3 = v_load(zu + 3 * L + 8 * v);
+  if (is_gru) {
+    const v8f h_new = carry_gru_cell(z0, z1, z2, z3, v_load(h + at));
+    v_store(h_out + at, h_new);
+    return h_new * 0.0f;
+  }
+  v8f c_new, h_new;
+  carry_lstm_cell(z0, z1, z2, z3, v_load(c + at), &c_new, &h_new);
+  v_store(c + at, c_new);
+  v_store(h_out + at, h_new);
+  return c_new * 0.0f + h_new * 0.0f;  // NaN if either is not finite
 }
 
-/** One unit's GRU cell for 16 lanes, likewise, from its h. */
+#if defined(__AVX512F__)
+/** The same for all 16 lanes in one vector (sums `zu` (4, 16)); adds to
+    the two halves' checks. */
 static inline __attribute__((always_inline)) void
-gru_lanes_cell_wide(const float *z, const float *h, float *h_out, v8f *check)
+lanes_cell_wide(const float *zu, const float *h, float *c, float *h_out,
+                v8f *check, const bool is_gru)
 {
-  const v16f h_new = carry_gru_cell_wide(w_load(z), w_load(z + 16),
-                                         w_load(z + 32), w_load(z + 48),
-                                         w_load(h));
-  w_store(h_out, h_new);
-  const v16f is_finite = h_new * 0.0f;
+  const v16f z0 = w_load(zu), z1 = w_load(zu + 16);
+  const v16f z2 = w_load(zu + 32), z3 = w_load(zu + 48);
+  v16f is_finite;
+  if (is_gru) {
+    const v16f h_new = carry_gru_cell_wide(z0, z1, z2, z3, w_load(h));
+    w_store(h_out, h_new);
+    is_finite = h_new * 0.0f;
+  } else {
+    v16f c_new, h_new;
+    carry_lstm_cell_wide(z0, z1, z2, z3, w_load(c), &c_new, &h_new);
+    w_store(c, c_new);
+    w_store(h_out, h_new);
+    is_finite = c_new * 0.0f + h_new * 0.0f;
+  }
   check[0] += w_low(is_finite);
   check[1] += w_high(is_finite);
 }
 #endif
 
-/** One LSTM sample of the `n_vectors` vectors of lanes at `x`, `h`, `c`,
-    `h_out` (lane-major, `width` apart). */
+/** One sample of the `n_vectors` vectors of lanes at `x`, `h`, `h_out`
+    and, for an LSTM, `c` (lane-major, `width` apart); a lane whose state
+    turns non-finite takes its reset state (`h_reset`, and `c_reset`). */
 static inline __attribute__((always_inline)) void
-lstm_lanes_step(const carry_lanes_layer *layer, const float *x,
-                const float *h, float *c, float *h_out, size_t width,
-                const float *h_reset, const float *c_reset,
-                const int n_vectors)
+lanes_step(const carry_lanes_layer *layer, const float *x, const float *h,
+           float *c, float *h_out, size_t width, const float *h_reset,
+           const float *c_reset, const int n_vectors, const bool is_gru)
 {
   const int Hp = layer->n_padded;
   const size_t L = 8 * (size_t)n_vectors;
@@ -196,69 +213,28 @@ lstm_lanes_step(const carry_lanes_layer *layer, const float *x,
   v8f check[2] = {v_set1(0.0f), v_set1(0.0f)};
   for (int u0 = 0; u0 < Hp; u0 += BLOCK_UNITS) {
     const int u1 = u0 + BLOCK_UNITS < Hp ? u0 + BLOCK_UNITS : Hp;
-    block_sums(layer, u0, u1, x, h, width, n_vectors, z, false);
+    block_sums(layer, u0, u1, x, h, width, n_vectors, z, is_gru);
     for (int u = u0; u < u1; ++u) {
       const float *zu = z + (size_t)(u - u0) * CARRY_LANES_SUMS * L;
+      const size_t at = (size_t)u * width;
 #if defined(__AVX512F__)
       if (n_vectors == 2) {
-        lstm_lanes_cell_wide(zu, c + (size_t)u * width,
-                             h_out + (size_t)u * width, check);
+        lanes_cell_wide(zu, h + at, is_gru ? NULL : c + at, h_out + at,
+                        check, is_gru);
         continue;
       }
 #endif
       for (int v = 0; v < n_vectors; ++v) {
-        const size_t at = (size_t)u * width + 8 * (size_t)v;
-        v8f c_new, h_new;
-        carry_lstm_cell(v_load(zu + 8 * v), v_load(zu + L + 8 * v),
-                        v_load(zu + 2 * L + 8 * v), v_load(zu + 3 * L + 8 * v),
-                        v_load(c + at), &c_new, &h_new);
-        v_store(c + at, c_new);
-        v_store(h_out + at, h_new);
-        check[v] += c_new * 0.0f + h_new * 0.0f; // NaN if either is not finite
+        check[v] += lanes_cell(zu, L, v, h, c, h_out, at + 8 * (size_t)v,
+                               is_gru);
       }
     }
   }
   if (any_nan(check, n_vectors)) {
     reset_lanes(check, n_vectors, h_out, h_reset, Hp, width);
-    reset_lanes(check, n_vectors, c, c_reset, Hp, width);
-  }
-}
-
-/** One GRU sample, likewise. */
-static inline __attribute__((always_inline)) void
-gru_lanes_step(const carry_lanes_layer *layer, const float *x,
-               const float *h, float *h_out, size_t width,
-               const float *h_reset, const int n_vectors)
-{
-  const int Hp = layer->n_padded;
-  const size_t L = 8 * (size_t)n_vectors;
-  float z[BLOCK_UNITS * CARRY_LANES_SUMS * 16] __attribute__((aligned(64)));
-  v8f check[2] = {v_set1(0.0f), v_set1(0.0f)};
-  for (int u0 = 0; u0 < Hp; u0 += BLOCK_UNITS) {
-    const int u1 = u0 + BLOCK_UNITS < Hp ? u0 + BLOCK_UNITS : Hp;
-    block_sums(layer, u0, u1, x, h, width, n_vectors, z, true);
-    for (int u = u0; u < u1; ++u) {
-      const float *zu = z + (size_t)(u - u0) * CARRY_LANES_SUMS * L;
-#if defined(__AVX512F__)
-      if (n_vectors == 2) {
-        gru_lanes_cell_wide(zu, h + (size_t)u * width,
-                            h_out + (size_t)u * width, check);
-        continue;
-      }
-#endif
-      for (int v = 0; v < n_vectors; ++v) {
-        const size_t at = (size_t)u * width + 8 * (size_t)v;
-        const v8f h_new = carry_gru_cell(
-          v_load(zu + 8 * v), v_load(zu + L + 8 * v),
-          v_load(zu + 2 * L + 8 * v), v_load(zu + 3 * L + 8 * v),
-          v_load(h + at));
-        v_store(h_out + at, h_new);
-        check[v] += h_new * 0.0f;
-      }
+    if (!is_gru) {
+      reset_lanes(check, n_vectors, c, c_reset, Hp, width);
     }
-  }
-  if (any_nan(check, n_vectors)) {
-    reset_lanes(check, n_vectors, h_out, h_reset, Hp, width);
   }
 }
 
@@ -270,6 +246,35 @@ gru_lanes_step(const carry_lanes_layer *layer, const float *x,
 static int vectors_per_step(const carry_lanes_layer *layer, int n_vectors)
 {
   return n_vectors == 2 && layer->wide_sums ? 2 : 1;
+}
+
+/** A chunk of samples, as lanes_step() runs them: 16 lanes as one, or in
+    halves of 8.  `c` and `c_reset` are NULL for a GRU. */
+static inline __attribute__((always_inline)) void
+lanes_chunk(const carry_lanes_layer *layer, const float *x, int n_samples,
+            int n_vectors, float *h, float *c, float *y, const float *h_reset,
+            const float *c_reset, const bool is_gru)
+{
+  const size_t W = 8 * (size_t)n_vectors;
+  const size_t IW = (size_t)layer->x_width * W;
+  const size_t HW = (size_t)layer->n_padded * W;
+  const int V = vectors_per_step(layer, n_vectors);
+  const float *h_prev = h;
+  for (size_t t = 0; t < (size_t)n_samples; ++t) {
+    float *h_out = y + t * HW;
+    const float *x_t = x + t * IW;
+    if (V == 2) {
+      lanes_step(layer, x_t, h_prev, c, h_out, W, h_reset, c_reset, 2,
+                 is_gru);
+    }
+    for (size_t lane = 0; V == 1 && lane < W; lane += 8) {
+      lanes_step(layer, x_t + lane, h_prev + lane, is_gru ? NULL : c + lane,
+                 h_out + lane, W, h_reset + lane,
+                 is_gru ? NULL : c_reset + lane, 1, is_gru);
+    }
+    h_prev = h_out;
+  }
+  memcpy(h, h_prev, HW * sizeof(float));
 }
 
 void carry_lstm_lanes_chunk(const carry_lanes_layer *layer, const float *x,
@@ -284,24 +289,8 @@ void carry_lstm_lanes_chunk(const carry_lanes_layer *layer, const float *x,
     return;
   }
 #endif
-  const size_t W = 8 * (size_t)n_vectors;
-  const size_t IW = (size_t)layer->x_width * W;
-  const size_t HW = (size_t)layer->n_padded * W;
-  const int V = vectors_per_step(layer, n_vectors);
-  const float *h_prev = h;
-  for (size_t t = 0; t < (size_t)n_samples; ++t) {
-    float *h_out = y + t * HW;
-    const float *x_t = x + t * IW;
-    if (V == 2) {
-      lstm_lanes_step(layer, x_t, h_prev, c, h_out, W, h_reset, c_reset, 2);
-    }
-    for (size_t lane = 0; V == 1 && lane < W; lane += 8) {
-      lstm_lanes_step(layer, x_t + lane, h_prev + lane, c + lane,
-                      h_out + lane, W, h_reset + lane, c_reset + lane, 1);
-    }
-    h_prev = h_out;
-  }
-  memcpy(h, h_prev, HW * sizeof(float));
+  lanes_chunk(layer, x, n_samples, n_vectors, h, c, y, h_reset, c_reset,
+              false);
 }
 
 void carry_gru_lanes_chunk(const carry_lanes_layer *layer, const float *x,
@@ -315,22 +304,6 @@ void carry_gru_lanes_chunk(const carry_lanes_layer *layer, const float *x,
     return;
   }
 #endif
-  const size_t W = 8 * (size_t)n_vectors;
-  const size_t IW = (size_t)layer->x_width * W;
-  const size_t HW = (size_t)layer->n_padded * W;
-  const int V = vectors_per_step(layer, n_vectors);
-  const float *h_prev = h;
-  for (size_t t = 0; t < (size_t)n_samples; ++t) {
-    float *h_out = y + t * HW;
-    const float *x_t = x + t * IW;
-    if (V == 2) {
-      gru_lanes_step(layer, x_t, h_prev, h_out, W, h_reset, 2);
-    }
-    for (size_t lane = 0; V == 1 && lane < W; lane += 8) {
-      gru_lanes_step(layer, x_t + lane, h_prev + lane, h_out + lane, W,
-                     h_reset + lane, 1);
-    }
-    h_prev = h_out;
-  }
-  memcpy(h, h_prev, HW * sizeof(float));
+  lanes_chunk(layer, x, n_samples, n_vectors, h, NULL, y, h_reset, NULL,
+              true);
 }
