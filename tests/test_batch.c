@@ -8,6 +8,7 @@
 */
 
 #include "harness.h"
+#include "subprocess.h"
 #include "temp_files.h"
 
 #include <dirent.h>
@@ -15,17 +16,13 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sndfile.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-extern char **environ;
 
 #define PATH_SIZE 4096
 #define TEXT_SIZE 16384
@@ -296,19 +293,9 @@ static pid_t spawn_with(const char *command, const char *stdin_path,
 {
   char *argv[MAX_WORDS];
   split_words(command, argv);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  if (stdin_path) {
-    posix_spawn_file_actions_addopen(&actions, 0, stdin_path, O_RDONLY, 0);
-  }
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 2, stderr_path, flags, 0644);
-  pid_t pid = -1;
-  if (posix_spawn(&pid, argv[0], &actions, NULL, argv, environ) != 0) {
-    pid = -1;
-  }
-  posix_spawn_file_actions_destroy(&actions);
-  return pid;
+  const subprocess_files files = {
+    .in = stdin_path, .err = stderr_path, .err_flags = flags};
+  return subprocess_start(argv, &files);
 }
 
 static pid_t spawn_carry(const char *command)
@@ -317,20 +304,10 @@ static pid_t spawn_carry(const char *command)
                     O_WRONLY | O_CREAT | O_TRUNC);
 }
 
-static int exit_code(pid_t pid)
-{
-  int wait_status = 0;
-  if (pid > 0 && waitpid(pid, &wait_status, 0) == pid &&
-      WIFEXITED(wait_status)) {
-    return WEXITSTATUS(wait_status);
-  }
-  return -1;
-}
-
 static result wait_carry(pid_t pid)
 {
   result r;
-  r.status = exit_code(pid);
+  r.status = subprocess_wait(pid);
   size_t size = 0;
   char *text = slurp(at("stderr.txt"), &size);
   format_text(r.err, sizeof(r.err), "%s", text ? text : "");
@@ -359,7 +336,7 @@ static result carry_on_terminal(const char *command)
     used += (size_t)n;
   }
   r.err[used] = '\0';
-  r.status = exit_code(pid);
+  r.status = subprocess_wait(pid);
   close(master);
   return r;
 }

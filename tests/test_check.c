@@ -10,17 +10,13 @@
 */
 
 #include "harness.h"
+#include "subprocess.h"
 
-#include <fcntl.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-extern char **environ;
 
 #define TEXT_SIZE 65536
 #define PATH_SIZE 4096
@@ -41,16 +37,6 @@ static const char *temp_path(const char *name)
   char *path = paths[next++ % 4];
   snprintf(path, PATH_SIZE, "%s/%s", temp_dir, name);
   return path;
-}
-
-static void read_text(const char *path, char *text, size_t size)
-{
-  FILE *file = fopen(path, "rb");
-  const size_t n = file ? fread(text, 1, size - 1, file) : 0;
-  text[n] = '\0';
-  if (file) {
-    fclose(file);
-  }
 }
 
 static void write_text(const char *path, const char *text)
@@ -78,22 +64,10 @@ static outcome *run_check(const char *first, ...)
   char out_path[PATH_SIZE], err_path[PATH_SIZE];
   snprintf(out_path, sizeof(out_path), "%s/stdout", temp_dir);
   snprintf(err_path, sizeof(err_path), "%s/stderr", temp_dir);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, out_path,
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, 2, err_path,
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  pid_t pid = 0;
-  int wait_status = 0;
-  result.status = -1;
-  if (!posix_spawn(&pid, argv[0], &actions, NULL, argv, environ) &&
-      waitpid(pid, &wait_status, 0) == pid && WIFEXITED(wait_status)) {
-    result.status = WEXITSTATUS(wait_status);
-  }
-  posix_spawn_file_actions_destroy(&actions);
-  read_text(out_path, result.out, sizeof(result.out));
-  read_text(err_path, result.err, sizeof(result.err));
+  const subprocess_files files = {.out = out_path, .err = err_path};
+  result.status = subprocess_wait(subprocess_start(argv, &files));
+  subprocess_read_text(out_path, result.out, sizeof(result.out));
+  subprocess_read_text(err_path, result.err, sizeof(result.err));
   return &result;
 }
 
@@ -118,7 +92,7 @@ static void test_shipped_suite(void)
   CHECK(!strstr(result->out, "FAIL"), "a shipped case failed:\n%s",
         result->out);
   char xml[TEXT_SIZE];
-  read_text(junit, xml, sizeof(xml));
+  subprocess_read_text(junit, xml, sizeof(xml));
   CHECK(strstr(xml, "tests=\"6\" failures=\"0\"") &&
           strstr(xml, "name=\"diode-clipper\""),
         "JUnit report:\n%s", xml);
@@ -143,10 +117,10 @@ static void test_wrong_expected_file(void)
   expect(result, 1, "FAIL: max abs error");
   expect(result, 1, "0 of 1 cases passed");
   char png[16];
-  read_text(temp_path("plots/diode-clipper-vs-fuzz.png"), png, sizeof(png));
+  subprocess_read_text(temp_path("plots/diode-clipper-vs-fuzz.png"), png, sizeof(png));
   CHECK(!memcmp(png, "\x89PNG", 4), "no PNG written for the failing case");
   char xml[TEXT_SIZE];
-  read_text(temp_path("wrong.xml"), xml, sizeof(xml));
+  subprocess_read_text(temp_path("wrong.xml"), xml, sizeof(xml));
   CHECK(strstr(xml, "failures=\"1\"") && strstr(xml, "<failure message=\"max"),
         "JUnit report:\n%s", xml);
 }

@@ -8,24 +8,20 @@
 
 #include "carry.h"
 #include "harness.h"
+#include "subprocess.h"
 #include "temp_files.h"
 
 #include <dirent.h>
-#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <sndfile.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-extern char **environ;
 
 #define MAX_ARGS 32
 #define PATH_SIZE 4096
@@ -156,10 +152,7 @@ static int split_args(char *command, char **argv, char storage[][PATH_SIZE])
 
 static void read_capture(const char *path, char *text)
 {
-  size_t size = 0;
-  char *bytes = temp_files_read_bytes(path, &size);
-  snprintf(text, STDERR_SIZE, "%s", bytes ? bytes : "");
-  free(bytes);
+  subprocess_read_text(path, text, STDERR_SIZE);
   unlink(path);
 }
 
@@ -168,35 +161,20 @@ static void read_capture(const char *path, char *text)
 static pid_t start(const char *command)
 {
   static char storage[MAX_ARGS][PATH_SIZE];
-  char words[2048], out[PATH_SIZE], err[PATH_SIZE];
+  char words[2048];
   snprintf(words, sizeof(words), "%s", command);
   char *argv[MAX_ARGS];
   split_args(words, argv, storage);
-  snprintf(out, sizeof(out), "%s/.stdout", temp_files_dir());
-  snprintf(err, sizeof(err), "%s/.stderr", temp_files_dir());
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, out,
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, 2, err,
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  pid_t pid = 0;
-  const int spawned = posix_spawn(&pid, argv[0], &actions, NULL, argv,
-                                  environ);
-  posix_spawn_file_actions_destroy(&actions);
-  return spawned == 0 ? pid : -1;
+  const subprocess_files files = {.out = temp_files_path(".stdout"),
+                                  .err = temp_files_path(".stderr")};
+  return subprocess_start(argv, &files);
 }
 
 /** Waits for `pid` and collects its exit code and output. */
 static run_result finish(pid_t pid)
 {
   run_result result;
-  int wait_status = 0;
-  result.status = -1;
-  if (pid > 0 && waitpid(pid, &wait_status, 0) == pid &&
-      WIFEXITED(wait_status)) {
-    result.status = WEXITSTATUS(wait_status);
-  }
+  result.status = subprocess_wait(pid);
   read_capture(temp_files_path(".stdout"), result.stdout_text);
   read_capture(temp_files_path(".stderr"), result.stderr_text);
   return result;

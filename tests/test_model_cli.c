@@ -8,23 +8,19 @@
 */
 
 #include "harness.h"
+#include "subprocess.h"
 #include "temp_files.h"
 
 #include <dirent.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
 #include <sndfile.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-extern char **environ;
 
 #define MAX_ARGS 32
 #define PATH_SIZE 4096
@@ -103,15 +99,6 @@ static void split_args(char *command, char **argv, char storage[][PATH_SIZE])
   argv[argc] = NULL;
 }
 
-static void read_capture(const char *path, char *text)
-{
-  size_t size = 0;
-  char *bytes = temp_files_read_bytes(path, &size);
-  snprintf(text, OUTPUT_SIZE, "%s", bytes ? bytes : "");
-  free(bytes);
-  unlink(path);
-}
-
 /** Runs `carry` with the words of `command` (printf-style), its output
     going to files in the temporary directory, and collects the result. */
 static run_result *run(const char *format, ...)
@@ -121,31 +108,20 @@ static run_result *run(const char *format, ...)
 {
   static run_result result;
   static char storage[MAX_ARGS][PATH_SIZE];
-  char command[2048], out[PATH_SIZE], err[PATH_SIZE];
+  char command[2048];
   va_list args;
   va_start(args, format);
   vsnprintf(command, sizeof(command), format, args);
   va_end(args);
   char *argv[MAX_ARGS];
   split_args(command, argv, storage);
-  snprintf(out, sizeof(out), "%s/.stdout", temp_files_dir());
-  snprintf(err, sizeof(err), "%s/.stderr", temp_files_dir());
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, out,
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, 2, err,
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  pid_t pid = 0;
-  int wait_status = 0;
-  result.status = -1;
-  if (posix_spawn(&pid, argv[0], &actions, NULL, argv, environ) == 0 &&
-      waitpid(pid, &wait_status, 0) == pid && WIFEXITED(wait_status)) {
-    result.status = WEXITSTATUS(wait_status);
-  }
-  posix_spawn_file_actions_destroy(&actions);
-  read_capture(out, result.stdout_text);
-  read_capture(err, result.stderr_text);
+  const subprocess_files files = {.out = temp_files_path(".stdout"),
+                                  .err = temp_files_path(".stderr")};
+  result.status = subprocess_wait(subprocess_start(argv, &files));
+  subprocess_read_text(files.out, result.stdout_text, OUTPUT_SIZE);
+  subprocess_read_text(files.err, result.stderr_text, OUTPUT_SIZE);
+  unlink(files.out);
+  unlink(files.err);
   return &result;
 }
 

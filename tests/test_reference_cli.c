@@ -7,20 +7,16 @@
 
 #include "effects.h"
 #include "harness.h"
+#include "subprocess.h"
 #include "temp_files.h"
 
-#include <fcntl.h>
 #include <math.h>
 #include <sndfile.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-extern char **environ;
 
 #define MAX_ARGS 16
 #define PATH_SIZE 4096
@@ -61,16 +57,6 @@ typedef struct run_result {
   char err[TEXT_SIZE];
 } run_result;
 
-static void read_text(const char *name, char *text)
-{
-  FILE *file = fopen(temp_files_path(name), "r");
-  const size_t size = file ? fread(text, 1, TEXT_SIZE - 1, file) : 0;
-  text[size] = '\0';
-  if (file) {
-    fclose(file);
-  }
-}
-
 /** Runs `carry` with the space-separated words of `command`; "@name" is a
     file in the temporary directory. */
 static run_result run(const char *command)
@@ -90,23 +76,12 @@ static run_result run(const char *command)
     ++argc;
   }
   argv[argc] = NULL;
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, temp_files_path(".stdout"),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, 2, temp_files_path(".stderr"),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  pid_t pid = 0;
+  const subprocess_files files = {.out = temp_files_path(".stdout"),
+                                  .err = temp_files_path(".stderr")};
   run_result r;
-  r.status = -1;
-  int wait_status = 0;
-  if (posix_spawn(&pid, argv[0], &actions, NULL, argv, environ) == 0 &&
-      waitpid(pid, &wait_status, 0) == pid && WIFEXITED(wait_status)) {
-    r.status = WEXITSTATUS(wait_status);
-  }
-  posix_spawn_file_actions_destroy(&actions);
-  read_text(".stdout", r.out);
-  read_text(".stderr", r.err);
+  r.status = subprocess_wait(subprocess_start(argv, &files));
+  subprocess_read_text(files.out, r.out, TEXT_SIZE);
+  subprocess_read_text(files.err, r.err, TEXT_SIZE);
   return r;
 }
 

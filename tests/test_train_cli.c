@@ -8,24 +8,20 @@
 */
 
 #include "harness.h"
+#include "subprocess.h"
 #include "temp_files.h"
 
-#include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
 #include <signal.h>
 #include <sndfile.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-extern char **environ;
 
 #define RATE 16000
 #define SECONDS 3
@@ -70,39 +66,16 @@ static pid_t start(const char *command)
   char *argv[MAX_ARGS];
   snprintf(words, sizeof(words), "%s", command);
   split_args(words, argv, storage);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 2, temp_files_path(".stderr"),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  pid_t pid = -1;
-  if (posix_spawn(&pid, argv[0], &actions, NULL, argv, environ) != 0) {
-    pid = -1;
-  }
-  posix_spawn_file_actions_destroy(&actions);
-  return pid;
-}
-
-static void read_stderr(char *text)
-{
-  FILE *file = fopen(temp_files_path(".stderr"), "r");
-  const size_t n = file ? fread(text, 1, OUTPUT_SIZE - 1, file) : 0;
-  text[n] = '\0';
-  if (file) {
-    fclose(file);
-  }
+  const subprocess_files files = {.err = temp_files_path(".stderr")};
+  return subprocess_start(argv, &files);
 }
 
 static run_result finish(pid_t pid)
 {
   run_result r;
-  int wait_status = 0;
-  r.status = -1;
-  if (pid > 0 && waitpid(pid, &wait_status, 0) == pid &&
-      WIFEXITED(wait_status)) {
-    r.status = WEXITSTATUS(wait_status);
-  }
-  read_stderr(r.stderr_text);
+  r.status = subprocess_wait(pid);
+  subprocess_read_text(temp_files_path(".stderr"), r.stderr_text,
+                       OUTPUT_SIZE);
   return r;
 }
 
@@ -410,7 +383,7 @@ static bool wait_for(const char *text, double seconds)
   char output[OUTPUT_SIZE];
   const struct timespec pause = {0, 20000000};
   for (double waited = 0.0; waited < seconds; waited += 0.02) {
-    read_stderr(output);
+    subprocess_read_text(temp_files_path(".stderr"), output, sizeof(output));
     if (strstr(output, text)) {
       return true;
     }
