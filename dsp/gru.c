@@ -94,6 +94,29 @@ gru_wide_accumulate(v16f *acc, const int n_pair_sums, const bool has_half,
   }
 }
 
+/** gru_wide_accumulate() for two streams, each weight vector loaded once
+    for both. */
+static inline __attribute__((always_inline)) void
+gru_wide_accumulate_pair(v16f *acc_a, v16f *acc_b, const int n_pair_sums,
+                         const bool has_half, const float *weights, size_t Gp,
+                         const float *xa, const float *xb, int n)
+{
+  for (int j = 0; j < n; ++j) {
+    const v16f xaj = w_set1(xa[j]), xbj = w_set1(xb[j]);
+    const float *row = weights + (size_t)j * Gp;
+    for (int v = 0; v < n_pair_sums + (has_half ? 1 : 0); ++v) {
+      const v16f wv = w_load(row + 16 * v);
+      acc_a[v] += xaj * wv;
+      acc_b[v] += xbj * wv;
+    }
+    if (has_half) {
+      const v16f wv = gru_load_low(row + 16 * n_pair_sums + 16);
+      acc_a[n_pair_sums + 1] += xaj * wv;
+      acc_b[n_pair_sums + 1] += xbj * wv;
+    }
+  }
+}
+
 /** The odd last group's cell from its [z r] sums and its h gate's input
     and recurrent parts: CARRY_GRU_CELL's arithmetic, z and r through one
     16-lane sigmoid. */
@@ -108,6 +131,76 @@ gru_half_cell(v16f z_r_sums, v8f h_in, v8f h_rec, const float *h_units,
   return h_new * 0.0f;
 }
 
+/** A wide tile's sums, in three phases: begun from the biases, the input
+    rows summed, the h gates' input parts set apart (gru_wide_to_recurrent),
+    then the recurrent rows summed.  Per pair of groups [z r] [h z']
+    [r' h'] and the input part [h h'] of the h gates; the odd group's [z r]
+    and its h gate (8 lanes) and that gate's input part. */
+typedef struct gru_wide_sums {
+  v16f acc[8];
+  v16f h_in[2];
+  v8f half_h_in;
+} gru_wide_sums;
+
+static inline __attribute__((always_inline)) void
+gru_wide_begin(gru_wide_sums *sums, const float *bias, const int n_pairs,
+               const bool has_half)
+{
+  const int P = 3 * n_pairs;
+  for (int v = 0; v < P; ++v) {
+    sums->acc[v] = w_load(bias + 16 * v);
+  }
+  if (has_half) {  // the odd group: [z r], [h] (input part, then recurrent)
+    sums->acc[P] = w_load(bias + 16 * P);
+    sums->acc[P + 1] = gru_load_low(bias + 16 * P + 16);
+  }
+}
+
+/** Between the input and the recurrent rows: each h gate's input sum is
+    set apart, and its recurrent sum begun from the recurrent bias. */
+static inline __attribute__((always_inline)) void
+gru_wide_to_recurrent(gru_wide_sums *sums, const float *bias_h,
+                      const int n_pairs, const bool has_half)
+{
+  for (int p = 0; p < n_pairs; ++p) {
+    v16f *q = sums->acc + 3 * p;
+    const v16f recurrent_bias = w_load(bias_h + 16 * p);
+    sums->h_in[p] = w_low_high(q[1], q[2]);
+    q[1] = w_low_high(recurrent_bias, q[1]);
+    q[2] = w_low_high(q[2], recurrent_bias);
+  }
+  sums->half_h_in = v_set1(0.0f);
+  if (has_half) {
+    v16f *h_gate = sums->acc + 3 * n_pairs + 1;
+    sums->half_h_in = w_low(*h_gate);
+    *h_gate = gru_load_low(bias_h + 16 * n_pairs);
+  }
+}
+
+/** The cells of a wide tile from its finished sums.  The NaN check of
+    gru_tile(). */
+static inline __attribute__((always_inline)) v8f
+gru_wide_cells(const gru_wide_sums *sums, const float *h_units, float *h_out,
+               const int n_pairs, const bool has_half)
+{
+  v16f check = w_set1(0.0f);
+  for (int p = 0; p < n_pairs; ++p) {
+    const v16f *q = sums->acc + 3 * p;
+    const v16f h_new = carry_gru_cell_wide(
+      w_low_high(q[0], q[1]), w_high_low(q[0], q[2]), sums->h_in[p],
+      w_low_high(q[1], q[2]), w_load(h_units + 16 * p));
+    w_store(h_out + 16 * p, h_new);
+    check += h_new * 0.0f;
+  }
+  const int P = 3 * n_pairs;
+  const v8f half_check =
+    has_half ? gru_half_cell(sums->acc[P], sums->half_h_in,
+                             w_low(sums->acc[P + 1]), h_units + 16 * n_pairs,
+                             h_out + 16 * n_pairs)
+             : v_set1(0.0f);
+  return half_check + v_set1(w_any_nan(check) ? __builtin_nanf("") : 0.0f);
+}
+
 /** A wide tile: `n_pairs` (1 or 2) pairs of groups, and the layer's odd
     last group if `has_half`, all summed before any cell runs; otherwise
     as gru_tile(). */
@@ -118,43 +211,13 @@ gru_wide_tile(const carry_packed_layer *layer, const float *weights,
               const int n_pairs, const bool has_half)
 {
   const int I = layer->n_in, Gp = layer->n_rows, P = 3 * n_pairs;
-  v16f acc[8], h_in[2];  // per pair [z r] [h z'] [r' h'], [h h'] input part
-  for (int v = 0; v < P; ++v) {
-    acc[v] = w_load(bias + 16 * v);
-  }
-  if (has_half) {  // the odd group: [z r], [h] (input part, then recurrent)
-    acc[P] = w_load(bias + 16 * P);
-    acc[P + 1] = gru_load_low(bias + 16 * P + 16);
-  }
-  gru_wide_accumulate(acc, P, has_half, weights, Gp, x, I);
-  for (int p = 0; p < n_pairs; ++p) {
-    v16f *q = acc + 3 * p;
-    const v16f recurrent_bias = w_load(bias_h + 16 * p);
-    h_in[p] = w_low_high(q[1], q[2]);
-    q[1] = w_low_high(recurrent_bias, q[1]);
-    q[2] = w_low_high(q[2], recurrent_bias);
-  }
-  v8f half_h_in = v_set1(0.0f);
-  if (has_half) {  // its h gate's input part kept, the recurrent one begun
-    half_h_in = w_low(acc[P + 1]);
-    acc[P + 1] = gru_load_low(bias_h + 16 * n_pairs);
-  }
-  gru_wide_accumulate(acc, P, has_half, weights + (size_t)I * (size_t)Gp, Gp,
-                      h, layer->n_units);
-  v16f check = w_set1(0.0f);
-  for (int p = 0; p < n_pairs; ++p) {
-    const v16f *q = acc + 3 * p;
-    const v16f h_new = carry_gru_cell_wide(
-      w_low_high(q[0], q[1]), w_high_low(q[0], q[2]), h_in[p],
-      w_low_high(q[1], q[2]), w_load(h_units + 16 * p));
-    w_store(h_out + 16 * p, h_new);
-    check += h_new * 0.0f;
-  }
-  const v8f half_check =
-    has_half ? gru_half_cell(acc[P], half_h_in, w_low(acc[P + 1]),
-                             h_units + 16 * n_pairs, h_out + 16 * n_pairs)
-             : v_set1(0.0f);
-  return half_check + v_set1(w_any_nan(check) ? __builtin_nanf("") : 0.0f);
+  gru_wide_sums sums;
+  gru_wide_begin(&sums, bias, n_pairs, has_half);
+  gru_wide_accumulate(sums.acc, P, has_half, weights, Gp, x, I);
+  gru_wide_to_recurrent(&sums, bias_h, n_pairs, has_half);
+  gru_wide_accumulate(sums.acc, P, has_half, weights + (size_t)I * (size_t)Gp,
+                      Gp, h, layer->n_units);
+  return gru_wide_cells(&sums, h_units, h_out, n_pairs, has_half);
 }
 
 /** The wide tile of groups from `g` on. */
@@ -296,14 +359,56 @@ void carry_gru_delayed_chunk(const carry_packed_layer *layer, const float *x,
 /* Two streams of one model in step (stereo) */
 
 #if defined(__AVX512F__)
-/* Wide layers run two streams as two interleaved single steps, as in
-   lstm.c. */
-static inline __attribute__((always_inline)) bool
-gru_wide_lane_step(const carry_packed_layer *layer, const float *x,
-                   const float *h, const carry_lane *lane, float *y)
+/** A wide tile of two streams: each weight vector is loaded once for
+    both, and each stream's sums and cells are those of gru_wide_tile(), so
+    that each keeps its bits. */
+static inline __attribute__((always_inline)) void
+gru_wide_pair_tile(const carry_packed_layer *layer, int g, const float *xa,
+                   const float *xb, const float *ha, const float *hb,
+                   float *ya, float *yb, v8f *check_a, v8f *check_b,
+                   const int n_pairs, const bool has_half)
 {
-  (void)lane;  // a GRU has no c
-  return gru_step(layer, x, h, y, true);
+  const int I = layer->n_in, P = 3 * n_pairs;
+  const size_t Gp = (size_t)layer->n_rows;
+  const float *w = layer->kernel + 24 * g, *bias = layer->bias + 24 * g;
+  const float *bias_h = layer->bias_h + 8 * g;
+  gru_wide_sums a, b;
+  gru_wide_begin(&a, bias, n_pairs, has_half);
+  gru_wide_begin(&b, bias, n_pairs, has_half);
+  gru_wide_accumulate_pair(a.acc, b.acc, P, has_half, w, Gp, xa, xb, I);
+  gru_wide_to_recurrent(&a, bias_h, n_pairs, has_half);
+  gru_wide_to_recurrent(&b, bias_h, n_pairs, has_half);
+  gru_wide_accumulate_pair(a.acc, b.acc, P, has_half, w + (size_t)I * Gp, Gp,
+                           ha, hb, layer->n_units);
+  *check_a += gru_wide_cells(&a, ha + 8 * g, ya + 8 * g, n_pairs, has_half);
+  *check_b += gru_wide_cells(&b, hb + 8 * g, yb + 8 * g, n_pairs, has_half);
+}
+
+/** The wide pair tile of groups from `g` on.  Returns how many groups it
+    ran. */
+static inline __attribute__((always_inline)) int
+gru_wide_pair_group(const carry_packed_layer *layer, int g, const float *xa,
+                    const float *xb, const float *ha, const float *hb,
+                    const carry_lane *a, const carry_lane *b, float *ya,
+                    float *yb, v8f *check_a, v8f *check_b)
+{
+  (void)a;  // a GRU has no c
+  (void)b;
+  // each shape a constant, so that the tile keeps its sums in registers
+  switch (carry_wide_pair_groups(layer->n_padded / 8 - g)) {
+  case 4:
+    gru_wide_pair_tile(layer, g, xa, xb, ha, hb, ya, yb, check_a, check_b, 2,
+                       false);
+    return 4;
+  case 3:
+    gru_wide_pair_tile(layer, g, xa, xb, ha, hb, ya, yb, check_a, check_b, 1,
+                       true);
+    return 3;
+  default:
+    gru_wide_pair_tile(layer, g, xa, xb, ha, hb, ya, yb, check_a, check_b, 1,
+                       false);
+    return 2;
+  }
 }
 
 void carry_gru_pair_chunk(const carry_packed_layer *layer, int x_stride,
@@ -314,8 +419,7 @@ void carry_gru_pair_chunk(const carry_packed_layer *layer, int x_stride,
     CARRY_AVX2_NAME(carry_gru_pair_chunk)(layer, x_stride, n_samples, a, b);
     return;
   }
-  carry_interleaved_pair_chunk(layer, x_stride, n_samples, a, b,
-                               gru_wide_lane_step);
+  carry_pair_chunk(layer, x_stride, n_samples, a, b, gru_wide_pair_group);
 }
 #else
 /** gru_accumulate() for one group of two streams, each weight vector
@@ -339,7 +443,7 @@ gru_accumulate_pair(v8f *acc_a, v8f *acc_b, const int part,
 }
 
 /** One group of 8 units for two streams, as gru_tile() for each. */
-static inline __attribute__((always_inline)) void
+static inline __attribute__((always_inline)) int
 gru_pair_group(const carry_packed_layer *layer, int g, const float *xa,
                const float *xb, const float *ha, const float *hb,
                const carry_lane *a, const carry_lane *b, float *ya,
@@ -366,6 +470,7 @@ gru_pair_group(const carry_packed_layer *layer, int g, const float *xa,
   v_store(yb + 8 * g, new_b);
   *check_a += new_a * 0.0f;
   *check_b += new_b * 0.0f;
+  return 1;
 }
 
 void carry_gru_pair_chunk(const carry_packed_layer *layer, int x_stride,

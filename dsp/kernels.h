@@ -281,6 +281,35 @@ carry_accumulate_pair(v8f *acc_a, v8f *acc_b, const float *w, size_t stride,
   }
 }
 
+#if defined(__AVX512F__)
+/** How many groups (4, 3 or 2) the next wide pair tile takes when `left`
+    groups of a layer are left: as the single-stream tiles, but five as
+    two and then three, because two streams' sums of two pairs and an odd
+    group do not fit in the 32 registers. */
+static inline int carry_wide_pair_groups(int left)
+{
+  return left == 5 ? 2 : left > 5 ? 4 : left;
+}
+
+/** carry_accumulate_pair() in 16-lane vectors, `n_vectors` of them per
+    stream. */
+static inline __attribute__((always_inline)) void
+carry_accumulate_wide_pair(v16f *acc_a, v16f *acc_b, const int n_vectors,
+                           const float *w, size_t stride, const float *xa,
+                           const float *xb, int n)
+{
+  for (int j = 0; j < n; ++j) {
+    const v16f xaj = w_set1(xa[j]), xbj = w_set1(xb[j]);
+    const float *row = w + (size_t)j * stride;
+    for (int v = 0; v < n_vectors; ++v) {
+      const v16f wv = w_load(row + 16 * v);
+      acc_a[v] += xaj * wv;
+      acc_b[v] += xbj * wv;
+    }
+  }
+}
+#endif
+
 /** After a step of a lane whose new state `y` (Hp) is not finite: the
     lane's reset state instead (h into `y`, and c). */
 static inline void carry_recover_lane(const carry_lane *lane, size_t Hp,
@@ -294,15 +323,16 @@ static inline void carry_recover_lane(const carry_lane *lane, size_t Hp,
   }
 }
 
-/** One group of 8 units of a recurrent layer for two streams in step: the
-    inputs xa, xb, the states ha, hb, the lanes (for an LSTM's c), the
-    output rows ya, yb; each stream's non-finite check is added to. */
-typedef void (*carry_pair_group_fn)(const carry_packed_layer *layer, int g,
-                                    const float *xa, const float *xb,
-                                    const float *ha, const float *hb,
-                                    const carry_lane *a, const carry_lane *b,
-                                    float *ya, float *yb, v8f *check_a,
-                                    v8f *check_b);
+/** The groups of 8 units from `g` on of a recurrent layer for two streams
+    in step (one, or a wide tile's): the inputs xa, xb, the states ha, hb,
+    the lanes (for an LSTM's c), the output rows ya, yb; each stream's
+    non-finite check is added to.  Returns how many groups it ran. */
+typedef int (*carry_pair_group_fn)(const carry_packed_layer *layer, int g,
+                                   const float *xa, const float *xb,
+                                   const float *ha, const float *hb,
+                                   const carry_lane *a, const carry_lane *b,
+                                   float *ya, float *yb, v8f *check_a,
+                                   v8f *check_b);
 
 /** A chunk of two streams in step, sample by sample, group by group: the
     loop an LSTM's and a GRU's pair kernels share. */
@@ -319,41 +349,11 @@ carry_pair_chunk(const carry_packed_layer *layer, int x_stride, int n_samples,
     const float *xb = b->x + t * (size_t)x_stride;
     float *ya = a->y + t * Hp, *yb = b->y + t * Hp;
     v8f check_a = v_set1(0.0f), check_b = v_set1(0.0f);
-    for (int g = 0; g < n_groups; ++g) {
-      group(layer, g, xa, xb, ha, hb, a, b, ya, yb, &check_a, &check_b);
+    for (int g = 0; g < n_groups;) {
+      g += group(layer, g, xa, xb, ha, hb, a, b, ya, yb, &check_a, &check_b);
     }
     carry_recover_lane(a, Hp, ya, !v_any_nan(check_a));
     carry_recover_lane(b, Hp, yb, !v_any_nan(check_b));
-    ha = ya;
-    hb = yb;
-  }
-  memcpy(a->h, ha, Hp * sizeof(float));
-  memcpy(b->h, hb, Hp * sizeof(float));
-}
-
-/** One sample of one stream of a pair, as its single-stream kernel runs
-    it: from the input x and the state h into y (and the lane's c).
-    Returns whether the new state is finite. */
-typedef bool (*carry_lane_step_fn)(const carry_packed_layer *layer,
-                                   const float *x, const float *h,
-                                   const carry_lane *lane, float *y);
-
-/** A chunk of two streams as interleaved single steps, sample by sample:
-    the AVX-512 set's stereo pair for wide layers, each stream's bits its
-    own. */
-static inline __attribute__((always_inline)) void
-carry_interleaved_pair_chunk(const carry_packed_layer *layer, int x_stride,
-                             int n_samples, const carry_lane *a,
-                             const carry_lane *b, carry_lane_step_fn step)
-{
-  const size_t Hp = (size_t)layer->n_padded;
-  const float *ha = a->h, *hb = b->h;
-  for (size_t t = 0; t < (size_t)n_samples; ++t) {
-    float *ya = a->y + t * Hp, *yb = b->y + t * Hp;
-    const bool a_ok = step(layer, a->x + t * (size_t)x_stride, ha, a, ya);
-    const bool b_ok = step(layer, b->x + t * (size_t)x_stride, hb, b, yb);
-    carry_recover_lane(a, Hp, ya, a_ok);
-    carry_recover_lane(b, Hp, yb, b_ok);
     ha = ya;
     hb = yb;
   }

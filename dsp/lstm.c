@@ -70,24 +70,13 @@ lstm_half_cell(v16f i_f_sums, v16f g_o_sums, const float *c_in, float *c_out,
   return c_new * 0.0f + h_new * 0.0f;
 }
 
-/** A wide tile: `n_pairs` (1 or 2) pairs of groups, and the layer's odd
-    last group if `has_half`, all summed before any cell runs; otherwise
-    as lstm_tile(). */
+/** The cells of a wide tile from its sums `acc`: `n_pairs` pairs of
+    groups, then the odd group if `has_half`.  The NaN check of
+    lstm_tile(). */
 static inline __attribute__((always_inline)) v8f
-lstm_wide_tile(const carry_packed_layer *layer, const float *weights,
-               const float *bias, const float *x, const float *h,
-               const float *c_in, float *c_out, float *h_out,
-               const int n_pairs, const bool has_half)
+lstm_wide_cells(const v16f *acc, const float *c_in, float *c_out,
+                float *h_out, const int n_pairs, const bool has_half)
 {
-  const int I = layer->n_in, H = layer->n_units, Gp = layer->n_rows;
-  const int n_sums = 4 * n_pairs + (has_half ? 2 : 0);
-  v16f acc[10];
-  for (int v = 0; v < n_sums; ++v) {
-    acc[v] = w_load(bias + 16 * v);
-  }
-  carry_accumulate_wide(acc, n_sums, weights, Gp, x, I);
-  carry_accumulate_wide(acc, n_sums, weights + (size_t)I * (size_t)Gp, Gp,
-                        h, H);
   v16f check = w_set1(0.0f);
   for (int p = 0; p < n_pairs; ++p) {
     const v16f *if_go = acc + 4 * p;  // [i f] [g o] [i' f'] [g' o']
@@ -107,6 +96,27 @@ lstm_wide_tile(const carry_packed_layer *layer, const float *weights,
                               h_out + 16 * n_pairs)
              : v_set1(0.0f);
   return half_check + v_set1(w_any_nan(check) ? __builtin_nanf("") : 0.0f);
+}
+
+/** A wide tile: `n_pairs` (1 or 2) pairs of groups, and the layer's odd
+    last group if `has_half`, all summed before any cell runs; otherwise
+    as lstm_tile(). */
+static inline __attribute__((always_inline)) v8f
+lstm_wide_tile(const carry_packed_layer *layer, const float *weights,
+               const float *bias, const float *x, const float *h,
+               const float *c_in, float *c_out, float *h_out,
+               const int n_pairs, const bool has_half)
+{
+  const int I = layer->n_in, H = layer->n_units, Gp = layer->n_rows;
+  const int n_sums = 4 * n_pairs + (has_half ? 2 : 0);
+  v16f acc[10];
+  for (int v = 0; v < n_sums; ++v) {
+    acc[v] = w_load(bias + 16 * v);
+  }
+  carry_accumulate_wide(acc, n_sums, weights, Gp, x, I);
+  carry_accumulate_wide(acc, n_sums, weights + (size_t)I * (size_t)Gp, Gp,
+                        h, H);
+  return lstm_wide_cells(acc, c_in, c_out, h_out, n_pairs, has_half);
 }
 
 /** The wide tile of groups from `g` on. */
@@ -263,14 +273,55 @@ void carry_lstm_delayed_chunk(const carry_packed_layer *layer, const float *x,
 /* Two streams of one model in step (stereo) */
 
 #if defined(__AVX512F__)
-/* Wide layers run two streams as two interleaved single steps: about as
-   fast as the two one after the other, and with 16-lane gates, which the
-   AVX2 pair kernel (shared weight loads, 8-lane gates) does not have. */
-static inline __attribute__((always_inline)) bool
-lstm_wide_lane_step(const carry_packed_layer *layer, const float *x,
-                    const float *h, const carry_lane *lane, float *y)
+/** A wide tile of two streams: each weight vector is loaded once for
+    both, and each stream's sums and cells are those of lstm_wide_tile(),
+    so that each keeps its bits. */
+static inline __attribute__((always_inline)) void
+lstm_wide_pair_tile(const carry_packed_layer *layer, int g, const float *xa,
+                    const float *xb, const float *ha, const float *hb,
+                    const carry_lane *a, const carry_lane *b, float *ya,
+                    float *yb, v8f *check_a, v8f *check_b, const int n_pairs,
+                    const bool has_half)
 {
-  return lstm_step(layer, x, h, lane->c, lane->c, y, true);
+  const int I = layer->n_in, H = layer->n_units;
+  const size_t Gp = (size_t)layer->n_rows;
+  const float *w = layer->kernel + 32 * g, *bias = layer->bias + 32 * g;
+  const int n_sums = 4 * n_pairs + (has_half ? 2 : 0);
+  v16f acc_a[10], acc_b[10];
+  for (int v = 0; v < n_sums; ++v) {
+    acc_a[v] = acc_b[v] = w_load(bias + 16 * v);
+  }
+  carry_accumulate_wide_pair(acc_a, acc_b, n_sums, w, Gp, xa, xb, I);
+  carry_accumulate_wide_pair(acc_a, acc_b, n_sums, w + (size_t)I * Gp, Gp,
+                             ha, hb, H);
+  float *ca = a->c + 8 * g, *cb = b->c + 8 * g;
+  *check_a += lstm_wide_cells(acc_a, ca, ca, ya + 8 * g, n_pairs, has_half);
+  *check_b += lstm_wide_cells(acc_b, cb, cb, yb + 8 * g, n_pairs, has_half);
+}
+
+/** The wide pair tile of groups from `g` on.  Returns how many groups it
+    ran. */
+static inline __attribute__((always_inline)) int
+lstm_wide_pair_group(const carry_packed_layer *layer, int g, const float *xa,
+                     const float *xb, const float *ha, const float *hb,
+                     const carry_lane *a, const carry_lane *b, float *ya,
+                     float *yb, v8f *check_a, v8f *check_b)
+{
+  // each shape a constant, so that the tile keeps its sums in registers
+  switch (carry_wide_pair_groups(layer->n_padded / 8 - g)) {
+  case 4:
+    lstm_wide_pair_tile(layer, g, xa, xb, ha, hb, a, b, ya, yb, check_a,
+                        check_b, 2, false);
+    return 4;
+  case 3:
+    lstm_wide_pair_tile(layer, g, xa, xb, ha, hb, a, b, ya, yb, check_a,
+                        check_b, 1, true);
+    return 3;
+  default:
+    lstm_wide_pair_tile(layer, g, xa, xb, ha, hb, a, b, ya, yb, check_a,
+                        check_b, 1, false);
+    return 2;
+  }
 }
 
 void carry_lstm_pair_chunk(const carry_packed_layer *layer, int x_stride,
@@ -281,14 +332,13 @@ void carry_lstm_pair_chunk(const carry_packed_layer *layer, int x_stride,
     CARRY_AVX2_NAME(carry_lstm_pair_chunk)(layer, x_stride, n_samples, a, b);
     return;
   }
-  carry_interleaved_pair_chunk(layer, x_stride, n_samples, a, b,
-                               lstm_wide_lane_step);
+  carry_pair_chunk(layer, x_stride, n_samples, a, b, lstm_wide_pair_group);
 }
 #else
 /** One group of 8 units for two streams: each weight vector is loaded
     once and used for both, and each stream's sums run over the same rows
     in the same order as in lstm_tile(), so each gives its own bits. */
-static inline __attribute__((always_inline)) void
+static inline __attribute__((always_inline)) int
 lstm_pair_group(const carry_packed_layer *layer, int g, const float *xa,
                 const float *xb, const float *ha, const float *hb,
                 const carry_lane *a, const carry_lane *b, float *ya,
@@ -315,6 +365,7 @@ lstm_pair_group(const carry_packed_layer *layer, int g, const float *xa,
   v_store(b->c + 8 * g, c_new);
   v_store(yb + 8 * g, h_new);
   *check_b += c_new * 0.0f + h_new * 0.0f;
+  return 1;
 }
 
 void carry_lstm_pair_chunk(const carry_packed_layer *layer, int x_stride,
