@@ -376,11 +376,25 @@ static activations run_recurrent(carry_batch *b, int l, activations x,
   return (activations){y, true, p->n_padded, 0};
 }
 
-/** A dense or activation layer, lane by lane; idle lanes are skipped. */
+/** Whether dense layer `p` can run on lane-major `x` as it is. */
+static bool is_lanes_dense(const carry_packed_layer *p, const activations *x)
+{
+  return x->is_lane_major && p->type == CARRY_LAYER_DENSE &&
+         p->n_units == 1 && p->activation != CARRY_ACT_SOFTMAX &&
+         x->n >= carry_round_lanes(p->n_in);
+}
+
+/** A dense or activation layer, lane by lane (idle lanes are skipped), or
+    a dense head of one output on all lanes at once. */
 static activations run_rows(carry_batch *b, int l, activations x,
                             const float *const *in, int n_samples)
 {
   const carry_packed_layer *p = &b->model->packed[l];
+  if (is_lanes_dense(p, &x)) {  // x is in lane_major[(l + 1) & 1]
+    float *y = b->lane_major[l & 1];
+    b->table->dense_lanes(p, x.data, x.n, n_samples, b->n_vectors, y);
+    return (activations){y, true, 1, 0};
+  }
   const size_t rows = lane_rows_size(b);
   if (x.is_lane_major) {
     to_lane_rows(b, &x, n_samples, b->rows[(l + 1) & 1]);

@@ -148,6 +148,41 @@ static void dense_single_padded(const carry_packed_layer *layer,
   }
 }
 
+/** dense_single_padded() for 8 lanes of lane-major rows (`W` floats
+    apart): lane for lane the same products in the same order, summed in
+    the order sum_lanes_of_8() gives. */
+static v8f dense_lanes_8(const carry_packed_layer *layer, const float *x,
+                         size_t W)
+{
+  const int Ip = carry_round_lanes(layer->n_in);
+  const float *w = layer->kernel_t;
+  v8f p[8];
+  for (int k = 0; k < 8; ++k) {
+    p[k] = v_load(x + (size_t)k * W) * v_set1(w[k]);
+  }
+  for (int i = 8; i < Ip; i += 8) {
+    for (int k = 0; k < 8; ++k) {
+      p[k] += v_load(x + (size_t)(i + k) * W) * v_set1(w[i + k]);
+    }
+  }
+  const v8f sum = ((p[0] + p[1]) + (p[2] + p[3])) +
+                  ((p[4] + p[5]) + (p[6] + p[7]));
+  return activate(layer->activation, v_set1(layer->bias[0]) + sum);
+}
+
+void carry_dense_lanes_chunk(const carry_packed_layer *layer, const float *x,
+                             int x_rows, int n_samples, int n_vectors,
+                             float *y)
+{
+  const size_t W = 8 * (size_t)n_vectors;
+  for (size_t t = 0; t < (size_t)n_samples; ++t) {
+    for (size_t v = 0; v < W; v += 8) {
+      v_store(y + t * W + v,
+              dense_lanes_8(layer, x + t * (size_t)x_rows * W + v, W));
+    }
+  }
+}
+
 void carry_dense_chunk(const carry_packed_layer *layer, const float *x,
                        int x_stride, int n_samples, float *y)
 {

@@ -180,6 +180,12 @@ typedef struct carry_kernel_table {
   /// Activation layer.
   void (*activation)(const carry_packed_layer *layer, const float *x,
                      int x_stride, int n_samples, float *y);
+  /// Dense layer of one output, no softmax, for W = 8 `n_vectors` streams
+  /// in lockstep: x (T, x_rows, W) with x_rows >= round_lanes(n_in) (a
+  /// recurrent layer's padded output) to y (T, W), each lane bit for bit
+  /// what `dense` gives its stream.
+  void (*dense_lanes)(const carry_packed_layer *layer, const float *x,
+                      int x_rows, int n_samples, int n_vectors, float *y);
   /// LSTM over a chunk for two streams in step, each giving the bits it
   /// would alone.
   void (*lstm_pair)(const carry_packed_layer *layer, int x_stride,

@@ -43,6 +43,7 @@
 #define carry_gru_delayed_chunk CARRY_ISA_NAME(carry_gru_delayed_chunk)
 #define carry_dense_chunk CARRY_ISA_NAME(carry_dense_chunk)
 #define carry_activation_chunk CARRY_ISA_NAME(carry_activation_chunk)
+#define carry_dense_lanes_chunk CARRY_ISA_NAME(carry_dense_lanes_chunk)
 #define carry_activate_row CARRY_ISA_NAME(carry_activate_row)
 #define carry_lstm_pair_chunk CARRY_ISA_NAME(carry_lstm_pair_chunk)
 #define carry_gru_pair_chunk CARRY_ISA_NAME(carry_gru_pair_chunk)
@@ -77,6 +78,10 @@ void carry_gru_pair_chunk(const carry_packed_layer *layer, int x_stride,
 
 void carry_dense_chunk(const carry_packed_layer *layer, const float *x,
                        int x_stride, int n_samples, float *y);
+
+void carry_dense_lanes_chunk(const carry_packed_layer *layer, const float *x,
+                             int x_rows, int n_samples, int n_vectors,
+                             float *y);
 
 void carry_activation_chunk(const carry_packed_layer *layer, const float *x,
                             int x_stride, int n_samples, float *y);
@@ -114,6 +119,7 @@ __typeof__(carry_lstm_delayed_chunk) CARRY_AVX2_NAME(carry_lstm_delayed_chunk);
 __typeof__(carry_gru_delayed_chunk) CARRY_AVX2_NAME(carry_gru_delayed_chunk);
 __typeof__(carry_dense_chunk) CARRY_AVX2_NAME(carry_dense_chunk);
 __typeof__(carry_activation_chunk) CARRY_AVX2_NAME(carry_activation_chunk);
+__typeof__(carry_dense_lanes_chunk) CARRY_AVX2_NAME(carry_dense_lanes_chunk);
 __typeof__(carry_lstm_pair_chunk) CARRY_AVX2_NAME(carry_lstm_pair_chunk);
 __typeof__(carry_gru_pair_chunk) CARRY_AVX2_NAME(carry_gru_pair_chunk);
 __typeof__(carry_lstm_lanes_chunk) CARRY_AVX2_NAME(carry_lstm_lanes_chunk);

@@ -213,6 +213,19 @@ static carry_model *bare_model(carry_layer_type type, test_rng *rng)
   return make_model(&spec, rng, 1.0f);
 }
 
+/** A recurrent layer straight into a one-output dense head with an
+    activation, as the lanes run it at once on lane-major rows. */
+static carry_model *tanh_head_model(carry_layer_type type, test_rng *rng)
+{
+  carry_model_spec spec;
+  carry_model_spec_init(&spec);
+  spec.layers[0] = (carry_layer_spec){.type = type, .n_units = 13};
+  spec.layers[1] = (carry_layer_spec){CARRY_LAYER_DENSE, 1, CARRY_ACT_TANH,
+                                      false};
+  spec.n_layers = 2;
+  return make_model(&spec, rng, 1.0f);
+}
+
 /** A dense layer with absurd weights overflows to infinities that turn the
     recurrent layer's state NaN: the lanes must recover as streams do. */
 static carry_model *hostile_model(carry_layer_type type, test_rng *rng)
@@ -287,9 +300,10 @@ int main(void)
   for (int t = 0; t < 2; ++t) {
     const carry_layer_type type = t ? CARRY_LAYER_GRU : CARRY_LAYER_LSTM;
     carry_model *models[] = {mixed_model(type, &rng), bare_model(type, &rng),
-                             hostile_model(type, &rng)};
-    const char *names[] = {"mixed", "bare", "hostile"};
-    for (int m = 0; m < 3; ++m) {
+                             hostile_model(type, &rng),
+                             tanh_head_model(type, &rng)};
+    const char *names[] = {"mixed", "bare", "hostile", "tanh head"};
+    for (int m = 0; m < 4; ++m) {
       char name[32];
       snprintf(name, sizeof(name), "%s %s", names[m], t ? "GRU" : "LSTM");
       check_model(name, models[m]);
