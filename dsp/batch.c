@@ -8,8 +8,11 @@
   lane-major tensors (T, H, W), a lane's values W floats apart; dense and
   activation layers run the one-stream kernels lane by lane on lane rows
   (T, Hp), which they compute sample by sample anyway.  Between the two,
-  the chunk's activations are transposed; that costs a copy of T H W
-  floats, small against a recurrent layer's T (I + H) 4H W multiply-adds.
+  the chunk's activations are transposed: a copy of T H W floats, small
+  against a recurrent layer's T (I + H) 4H W multiply-adds, but for a
+  one-output head after a recurrent layer (most models) as much as the
+  head itself, so such a head runs on the lane-major rows of all lanes
+  at once (dense_lanes).
 */
 
 #include "internal.h"
