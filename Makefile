@@ -32,7 +32,7 @@ FUZZ_OPTIONS = --buildtype=debugoptimized -Dfuzz=true \
 FUZZ_SEEDS = $(FUZZ_BUILD)/seeds
 FUZZ_CORPUS = $(FUZZ_BUILD)/corpus
 
-TEST_OPTIONS = -Dwerror=true -Dwarning_level=3
+TEST_OPTIONS = -Dwerror=true -Dwarning_level=3 -Dab_library=true
 SANITIZE_OPTIONS = --buildtype=debugoptimized \
 	-Db_sanitize=address,undefined -Db_lundef=false \
 	-Dwerror=true -Dwarning_level=3 -Dc_args=-fno-sanitize-recover=all

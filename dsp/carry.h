@@ -25,8 +25,12 @@
 #include <stdint.h>
 
 /* Carry is linked statically into the plugin and the tools; nothing of it
-   is exported from the plugin's binary but lv2_descriptor. */
-#define CARRY_API
+   is exported from the plugin's binary but lv2_descriptor.  The one shared
+   build, libcarry_ab.so (tools/bench_ab.c), defines CARRY_API to export
+   the API. */
+#ifndef CARRY_API
+#  define CARRY_API
+#endif
 
 #ifdef __cplusplus
 extern "C" {

@@ -174,6 +174,13 @@ static int add_qualities(const bench_options *opt, bench_case *cases,
   return n;
 }
 
+/** "LSTM-16x2": standard model k's name. */
+static void standard_label(int k, char *label, size_t size)
+{
+  snprintf(label, size, "%s-%d%s", type_name(standard_set[k].type),
+           standard_set[k].n_units, standard_set[k].n_stacked > 1 ? "x2" : "");
+}
+
 static int add_standard_cases(const bench_options *opt, bench_case *cases)
 {
   int n = 0;
@@ -187,9 +194,7 @@ static int add_standard_cases(const bench_options *opt, bench_case *cases)
       cli_error(CLI_EXIT_FAILED, "%s", err.message);
       return -1;
     }
-    snprintf(first->label, sizeof(first->label), "%s-%d%s",
-             type_name(standard_set[k].type), standard_set[k].n_units,
-             standard_set[k].n_stacked > 1 ? "x2" : "");
+    standard_label(k, first->label, sizeof(first->label));
     first->owns_model = true;
     const bench_target targets[] = {standard_set[k].exact,
                                     standard_set[k].fast};
@@ -625,6 +630,11 @@ static void print_help(void)
     "                       plugin runs them) and print their time over one\n"
     "                       stream's: issue 8's goal is 1.3x at most\n"
     "      --json           print JSON instead of a table\n"
+    "      --write-models DIR\n"
+    "                       write the standard set as model files\n"
+    "                       (DIR/LSTM-32.json and so on) instead of timing\n"
+    "                       it: to time two builds in one process\n"
+    "                       (tools/ab.sh)\n"
     "  -h, --help           show this help\n");
 }
 
@@ -711,6 +721,7 @@ static int parse_option(int c, const char *arg, bench_options *opt)
     opt->n_streams = (int)value;
     return -1;
   case 'j': opt->is_json = true; return -1;
+  case 'W': opt->models_dir = arg; return -1;
   case 'h': print_help(); return CLI_EXIT_OK;
   default: return cli_bad_option();
   }
@@ -730,6 +741,7 @@ static int parse_args(int argc, char **argv, bench_options *opt)
     {"stereo", no_argument, NULL, 'T'},
     {"streams", required_argument, NULL, 'S'},
     {"json", no_argument, NULL, 'j'},
+    {"write-models", required_argument, NULL, 'W'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
   };
@@ -822,12 +834,37 @@ static int count_bits(unsigned bits)
   return __builtin_popcount(bits);
 }
 
+/** --write-models: the standard set as model files (NAME.json) in `dir`,
+    to time elsewhere (two builds side by side: tools/ab.sh). */
+static int write_standard_models(const char *dir)
+{
+  for (int k = 0; k < N_STANDARD; ++k) {
+    carry_error err;
+    carry_model *model = bench_random_model(
+      standard_set[k].type, standard_set[k].n_units, standard_set[k].n_stacked,
+      &err);
+    char label[32], path[4096];
+    standard_label(k, label, sizeof(label));
+    snprintf(path, sizeof(path), "%s/%s.json", dir, label);
+    const carry_status status =
+      model ? carry_model_save(model, path, &err) : CARRY_ERR_NO_MEMORY;
+    carry_model_free(model);
+    if (status) {
+      return cli_error(CLI_EXIT_FAILED, "%s", err.message);
+    }
+  }
+  return CLI_EXIT_OK;
+}
+
 int carry_bench(int argc, char **argv)
 {
   bench_options opt;
   int code = parse_args(argc, argv, &opt);
   if (code >= 0) {
     return code;
+  }
+  if (opt.models_dir) {
+    return write_standard_models(opt.models_dir);
   }
   if (opt.is_plugin) {
     return bench_plugin(&opt);

@@ -37,6 +37,7 @@ typedef struct bench_options {
   int n_files;
   double ratios[BENCH_MAX_RATIOS];  ///< Corrected streams' rate ratios
   int n_ratios;
+  const char *models_dir;  ///< --write-models: write the standard set here
 } bench_options;
 
 /** 1 input, `n_stacked` recurrent layers of `n_units`, dense(1), with
